@@ -1,0 +1,192 @@
+/**
+ * The two convolution gradients, on wasm.
+ *
+ * tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter (so no conv layer could train) and runs
+ * Conv2DBackpropInput (every conv's input gradient, and every transposed conv's forward pass)
+ * in a scalar loop. Both are one matrix product each once the input is laid out as patches:
+ *
+ *   col[n, (kh, kw, ci)] = xPadded[b, oh·sh + kh·dh, ow·sw + kw·dw, ci]   n = (b, oh, ow)
+ *   filter gradient:  dW[(kh, kw, ci), co] = Σ_n col[n, (kh, kw, ci)] · dy[n, co]
+ *   input gradient:   col = dy · Wᵀ, then each patch row is added back where it came from
+ *
+ * The products run in XNNPACK; laying out patches (im2col) and adding them back (col2im) are
+ * contiguous copies and sums over channel runs on the heap.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal } from "./heap";
+
+type TensorInfo = tf.TensorInfo;
+
+interface ConvAttrs {
+  strides: number | [number, number];
+  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+  dataFormat: "NHWC" | "NCHW";
+  dimRoundingMode?: "floor" | "round" | "ceil";
+  filterShape?: [number, number, number, number];
+  inputShape?: [number, number, number, number];
+}
+
+function convInfo(xShape: number[], filterShape: number[], attrs: ConvAttrs, kernel: string): tf.backend_util.Conv2DInfo {
+  if (attrs.dataFormat === "NCHW") {
+    throw new Error(`${kernel} on wasm supports channels-last (NHWC) data only; transpose NCHW inputs first.`);
+  }
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    "channelsLast",
+  );
+}
+
+/**
+ * Writes the patches of x into col ([batch·outH·outW, fh·fw·ci], row-major) on the heap.
+ * Zero where a patch hangs over the padding.
+ */
+function im2col(heap: Float32Array, xOff: number, colOff: number, c: tf.backend_util.Conv2DInfo): void {
+  const { batchSize, inHeight: H, inWidth: W, inChannels: ci, outHeight, outWidth } = c;
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = c;
+  const { dilationHeight: dh, dilationWidth: dw } = c;
+  const top = c.padInfo.top;
+  const left = c.padInfo.left;
+  const rowLen = fw * ci;
+  let dst = colOff;
+  for (let b = 0; b < batchSize; b++) {
+    const xb = xOff + b * H * W * ci;
+    for (let oh = 0; oh < outHeight; oh++) {
+      const ih0 = oh * sh - top;
+      for (let ow = 0; ow < outWidth; ow++) {
+        const iw0 = ow * sw - left;
+        // The kw range whose columns fall inside the image.
+        let kwLo = 0;
+        while (kwLo < fw && iw0 + kwLo * dw < 0) kwLo++;
+        let kwHi = fw;
+        while (kwHi > kwLo && iw0 + (kwHi - 1) * dw >= W) kwHi--;
+        for (let kh = 0; kh < fh; kh++) {
+          const ih = ih0 + kh * dh;
+          if (ih < 0 || ih >= H || kwLo >= kwHi) {
+            heap.fill(0, dst, dst + rowLen);
+            dst += rowLen;
+            continue;
+          }
+          if (kwLo > 0) heap.fill(0, dst, dst + kwLo * ci);
+          const rowSrc = xb + ih * W * ci;
+          if (dw === 1) {
+            const src = rowSrc + (iw0 + kwLo) * ci;
+            const len = (kwHi - kwLo) * ci;
+            const d = dst + kwLo * ci;
+            if (len >= 16) heap.copyWithin(d, src, src + len);
+            else for (let i = 0; i < len; i++) heap[d + i] = heap[src + i];
+          } else {
+            for (let kw = kwLo; kw < kwHi; kw++) {
+              const src = rowSrc + (iw0 + kw * dw) * ci;
+              const d = dst + kw * ci;
+              for (let i = 0; i < ci; i++) heap[d + i] = heap[src + i];
+            }
+          }
+          if (kwHi < fw) heap.fill(0, dst + kwHi * ci, dst + rowLen);
+          dst += rowLen;
+        }
+      }
+    }
+  }
+}
+
+/** Adds each patch row of col back into dx (the adjoint of im2col). dx must start at zero. */
+function col2im(heap: Float32Array, colOff: number, dxOff: number, c: tf.backend_util.Conv2DInfo): void {
+  const { batchSize, inHeight: H, inWidth: W, inChannels: ci, outHeight, outWidth } = c;
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = c;
+  const { dilationHeight: dh, dilationWidth: dw } = c;
+  const top = c.padInfo.top;
+  const left = c.padInfo.left;
+  const rowLen = fw * ci;
+  let src = colOff;
+  for (let b = 0; b < batchSize; b++) {
+    const xb = dxOff + b * H * W * ci;
+    for (let oh = 0; oh < outHeight; oh++) {
+      const ih0 = oh * sh - top;
+      for (let ow = 0; ow < outWidth; ow++) {
+        const iw0 = ow * sw - left;
+        let kwLo = 0;
+        while (kwLo < fw && iw0 + kwLo * dw < 0) kwLo++;
+        let kwHi = fw;
+        while (kwHi > kwLo && iw0 + (kwHi - 1) * dw >= W) kwHi--;
+        for (let kh = 0; kh < fh; kh++) {
+          const ih = ih0 + kh * dh;
+          if (ih >= 0 && ih < H && kwLo < kwHi) {
+            const rowDst = xb + ih * W * ci;
+            if (dw === 1) {
+              const d = rowDst + (iw0 + kwLo) * ci;
+              const s = src + kwLo * ci;
+              const len = (kwHi - kwLo) * ci;
+              for (let i = 0; i < len; i++) heap[d + i] += heap[s + i];
+            } else {
+              for (let kw = kwLo; kw < kwHi; kw++) {
+                const d = rowDst + (iw0 + kw * dw) * ci;
+                const s = src + kw * ci;
+                for (let i = 0; i < ci; i++) heap[d + i] += heap[s + i];
+              }
+            }
+          }
+          src += rowLen;
+        }
+      }
+    }
+  }
+}
+
+function matmul(backend: WasmBackend, a: TensorInfo, b: TensorInfo): TensorInfo {
+  // A single untransposed product: tfjs-backend-wasm sends it to XNNPACK.
+  return runOriginal("BatchMatMul", backend, { a, b }, { transposeA: false, transposeB: false });
+}
+
+/** dW = colᵀ · dy, computed as (dyᵀ · col)ᵀ so that both products are untransposed. */
+function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
+  const backend = asWasmBackend(anyBackend);
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const a = attrs as unknown as ConvAttrs;
+  const filterShape = a.filterShape as [number, number, number, number];
+  const c = convInfo(x.shape, filterShape, a, "Conv2DBackpropFilter");
+  const n = c.batchSize * c.outHeight * c.outWidth;
+  const k = c.filterHeight * c.filterWidth * c.inChannels;
+  const co = c.outChannels;
+
+  const col = backend.makeOutput([1, n, k], "float32");
+  im2col(heapF32(backend), floatOffset(backend, x), floatOffset(backend, col), c);
+  const dyT = runOriginal("Transpose", backend, { x: { ...dy, shape: [n, co] } }, { perm: [1, 0] }); // [co, n]
+  const dwT = matmul(backend, { ...dyT, shape: [1, co, n] }, col); // [1, co, k]
+  const dw = runOriginal("Transpose", backend, { x: { ...dwT, shape: [co, k] } }, { perm: [1, 0] }); // [k, co]
+  disposeAll(backend, col, dyT, dwT);
+  dw.shape = [...filterShape];
+  return dw;
+}
+
+/** dx = col2im(dy · Wᵀ): the input gradient of a conv, and the forward pass of a transposed conv. */
+function conv2DBackpropInput({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
+  const backend = asWasmBackend(anyBackend);
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const a = attrs as unknown as ConvAttrs;
+  const inputShape = a.inputShape as [number, number, number, number];
+  const c = convInfo(inputShape, filter.shape, a, "Conv2DBackpropInput");
+  const n = c.batchSize * c.outHeight * c.outWidth;
+  const k = c.filterHeight * c.filterWidth * c.inChannels;
+  const co = c.outChannels;
+
+  const wT = runOriginal("Transpose", backend, { x: { ...filter, shape: [k, co] } }, { perm: [1, 0] }); // [co, k]
+  const col = matmul(backend, { ...dy, shape: [1, n, co] }, { ...wT, shape: [1, co, k] }); // [1, n, k]
+  const dx = backend.makeOutput([...inputShape], "float32");
+  const heap = heapF32(backend);
+  const dxOff = floatOffset(backend, dx);
+  heap.fill(0, dxOff, dxOff + inputShape.reduce((p, d) => p * d, 1));
+  col2im(heap, floatOffset(backend, col), dxOff, c);
+  disposeAll(backend, wT, col);
+  return dx;
+}
+
+export const convKernels: tf.KernelConfig[] = [
+  { kernelName: "Conv2DBackpropFilter", backendName: "wasm", kernelFunc: conv2DBackpropFilter as tf.KernelFunc },
+  { kernelName: "Conv2DBackpropInput", backendName: "wasm", kernelFunc: conv2DBackpropInput as tf.KernelFunc },
+];

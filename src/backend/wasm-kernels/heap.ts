@@ -1,0 +1,120 @@
+/**
+ * The few internals of tfjs-backend-wasm 4.22 that LatentLab's kernels use.
+ *
+ * A wasm tensor is a block of the module's heap plus an integer id registered with the C++
+ * side. A kernel of ours reads and writes heap views directly, and calls the backend's own
+ * fast kernels (XNNPACK) by name. Views must be taken after the last allocation of a kernel:
+ * `makeOutput` can grow the heap, which detaches every earlier view.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+type TensorInfo = tf.TensorInfo;
+
+interface WasmModule {
+  HEAPU8: Uint8Array;
+  cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
+  tfjs: {
+    registerTensor(id: number, size: number, memoryOffset: number): void;
+    disposeData(id: number): void;
+  };
+}
+
+interface TensorData {
+  id: number;
+  memoryOffset: number;
+  shape: number[];
+  dtype: tf.DataType;
+}
+
+/** The part of `BackendWasm` that our kernels touch (checked at registration). */
+export interface WasmBackend {
+  wasm: WasmModule;
+  dataIdMap: { get(dataId: object): TensorData };
+  dataIdNextNumber: number;
+  makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number): TensorInfo;
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+/** Throws a clear error if a tfjs-backend-wasm upgrade moved the internals we rely on. */
+export function asWasmBackend(backend: unknown): WasmBackend {
+  const b = backend as Partial<WasmBackend>;
+  if (
+    !b ||
+    !b.wasm ||
+    typeof b.wasm.cwrap !== "function" ||
+    !b.dataIdMap ||
+    typeof b.makeOutput !== "function" ||
+    typeof b.dataIdNextNumber !== "number"
+  ) {
+    throw new Error(
+      "LatentLab's wasm kernels expect the internals of @tensorflow/tfjs-backend-wasm 4.22.0; " +
+        "this backend looks different. Install the pinned version (npm ci).",
+    );
+  }
+  return b as WasmBackend;
+}
+
+/** A Float32Array over a tensor's heap memory. Re-take it after any allocation. */
+export function f32(backend: WasmBackend, info: TensorInfo): Float32Array {
+  const { memoryOffset } = backend.dataIdMap.get(info.dataId);
+  const size = info.shape.reduce((a, b) => a * b, 1);
+  return new Float32Array(backend.wasm.HEAPU8.buffer, memoryOffset, size);
+}
+
+/** The whole heap as floats, for kernels that index several tensors by offset. */
+export function heapF32(backend: WasmBackend): Float32Array {
+  const buf = backend.wasm.HEAPU8.buffer;
+  return new Float32Array(buf, 0, buf.byteLength >>> 2);
+}
+
+/** Index of a tensor's first float in `heapF32`. */
+export function floatOffset(backend: WasmBackend, info: TensorInfo): number {
+  return backend.dataIdMap.get(info.dataId).memoryOffset >>> 2;
+}
+
+/** The C++ id of a tensor (what cwrapped kernels take). */
+export function cppId(backend: WasmBackend, info: TensorInfo): number {
+  return backend.dataIdMap.get(info.dataId).id;
+}
+
+/**
+ * Registers a window of existing heap memory as a tensor id for C++ kernels, without copying
+ * or owning it. `release()` unregisters it and never frees the memory.
+ */
+export function heapWindow(backend: WasmBackend, byteOffset: number, size: number): { id: number; release(): void } {
+  const id = backend.dataIdNextNumber++;
+  backend.wasm.tfjs.registerTensor(id, size, byteOffset);
+  return { id, release: () => backend.wasm.tfjs.disposeData(id) };
+}
+
+/** The original (tfjs) kernel functions, captured before LatentLab replaces some of them. */
+const originals = new Map<string, tf.KernelFunc>();
+
+export function rememberOriginal(kernelName: string): void {
+  if (originals.has(kernelName)) return;
+  const k = tf.getKernel(kernelName, "wasm");
+  if (k) originals.set(kernelName, k.kernelFunc);
+}
+
+/** Runs tfjs-backend-wasm's own kernel `name` (bypassing any replacement of ours). */
+export function runOriginal(
+  name: string,
+  backend: WasmBackend,
+  inputs: Record<string, TensorInfo>,
+  attrs: Record<string, unknown> = {},
+): TensorInfo {
+  const fn = originals.get(name) ?? tf.getKernel(name, "wasm")?.kernelFunc;
+  if (!fn) throw new Error(`tfjs-backend-wasm has no kernel ${name}.`);
+  return fn({ inputs, backend: backend as unknown as tf.KernelBackend, attrs: attrs as tf.NamedAttrMap }) as TensorInfo;
+}
+
+/** Disposes intermediate tensors a kernel made. */
+export function disposeAll(backend: WasmBackend, ...infos: TensorInfo[]): void {
+  for (const info of infos) backend.disposeData(info.dataId);
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}

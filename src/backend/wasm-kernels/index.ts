@@ -1,0 +1,40 @@
+/**
+ * Kernels LatentLab registers on tfjs-backend-wasm 4.22 so that every layer the model families
+ * use trains there at XNNPACK speed. Each one has a reference test against the cpu backend
+ * (test/kernels.test.ts).
+ *
+ * | kernel               | stock wasm 4.22          | ours                                  |
+ * |----------------------|--------------------------|---------------------------------------|
+ * | Conv2DBackpropFilter | missing                  | im2col + one XNNPACK product          |
+ * | Conv2DBackpropInput  | scalar loop              | one XNNPACK product + col2im          |
+ * | BatchMatMul          | scalar if transposed/batched | explicit transpose, per-matrix XNNPACK |
+ * | _FusedMatMul         | scalar if transposed     | explicit transpose, then XNNPACK      |
+ * | UnsortedSegmentSum   | missing (gather's gradient) | scatter-add on the heap            |
+ */
+import * as tf from "@tensorflow/tfjs";
+import { convKernels } from "./conv";
+import { matmulKernels } from "./matmul";
+import { rememberOriginal } from "./heap";
+import { segmentKernels } from "./segment";
+
+export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels];
+
+let registered = false;
+
+/** Registers LatentLab's wasm kernels (once; later calls do nothing). */
+export function registerWasmKernels(): void {
+  if (registered) return;
+  for (const config of wasmKernels) {
+    rememberOriginal(config.kernelName);
+    const original = tf.getKernel(config.kernelName, "wasm");
+    if (original) tf.unregisterKernel(config.kernelName, "wasm");
+    // Keep the original's set-up (it binds the C++ function our kernel may still call).
+    tf.registerKernel({ ...config, setupFunc: original?.setupFunc });
+  }
+  registered = true;
+}
+
+/** The names of the kernels LatentLab adds or replaces on wasm. */
+export function wasmKernelNames(): string[] {
+  return wasmKernels.map((k) => k.kernelName);
+}

@@ -1,0 +1,133 @@
+/**
+ * Matrix products on wasm at XNNPACK speed.
+ *
+ * tfjs-backend-wasm 4.22 sends a product to XNNPACK only when neither side is transposed and
+ * the batch is 1; everything else (every gradient of a dense layer, every attention product)
+ * runs a scalar triple loop at ~1 GFLOP/s. These replacements transpose explicitly (a memory
+ * pass, far cheaper than the product) and run batched products one matrix at a time through
+ * XNNPACK, addressing each matrix of the batch in place on the heap.
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  WasmBackend,
+  asWasmBackend,
+  cppId,
+  disposeAll,
+  heapWindow,
+  runOriginal,
+  sizeOf,
+} from "./heap";
+
+type TensorInfo = tf.TensorInfo;
+
+/** Below this many multiply-adds per matrix, the scalar loop beats XNNPACK's set-up cost. */
+const MIN_MACS_PER_MATRIX = 16 * 16 * 16;
+
+let cBatchMatMul: ((...args: unknown[]) => void) | null = null;
+
+function swapLastTwo(rank: number): number[] {
+  const perm = [...Array(rank).keys()];
+  [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
+  return perm;
+}
+
+/** `x` with its last two axes swapped, materialised (a new tensor the caller disposes). */
+function transposeLastTwo(backend: WasmBackend, x: TensorInfo): TensorInfo {
+  return runOriginal("Transpose", backend, { x }, { perm: swapLastTwo(x.shape.length) });
+}
+
+function shapeBytes(shape: number[]): Uint8Array {
+  return new Uint8Array(new Int32Array(shape).buffer);
+}
+
+/**
+ * out[i] = a[i] @ b[i] for rank-3 a [batchA, M, K], b [batchB, K, N], with batchA and batchB
+ * equal or 1. Each product runs through XNNPACK on windows of the heap.
+ */
+function batchedXnn(backend: WasmBackend, a: TensorInfo, b: TensorInfo): TensorInfo {
+  const [batchA, m, k] = a.shape;
+  const [batchB, , n] = b.shape;
+  const batch = Math.max(batchA, batchB);
+  const out = backend.makeOutput([batch, m, n], "float32");
+  if (cBatchMatMul === null) {
+    cBatchMatMul = backend.wasm.cwrap("BatchMatMul", null, [
+      "number", "array", "number", "number", "array", "number", "number", "number", "number",
+    ]);
+  }
+  const aBase = backend.dataIdMap.get(a.dataId).memoryOffset;
+  const bBase = backend.dataIdMap.get(b.dataId).memoryOffset;
+  const outBase = backend.dataIdMap.get(out.dataId).memoryOffset;
+  const aShape = shapeBytes([1, m, k]);
+  const bShape = shapeBytes([1, k, n]);
+  for (let i = 0; i < batch; i++) {
+    const ai = heapWindow(backend, aBase + (batchA === 1 ? 0 : i * m * k * 4), m * k);
+    const bi = heapWindow(backend, bBase + (batchB === 1 ? 0 : i * k * n * 4), k * n);
+    const oi = heapWindow(backend, outBase + i * m * n * 4, m * n);
+    cBatchMatMul(ai.id, aShape, 3, bi.id, bShape, 3, false, false, oi.id);
+    ai.release();
+    bi.release();
+    oi.release();
+  }
+  return out;
+}
+
+/** BatchMatMul: transposes made explicit, batches split into XNNPACK products. */
+function batchMatMul({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
+  const backend = asWasmBackend(anyBackend);
+  const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+  const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+  if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) {
+    return runOriginal("BatchMatMul", backend, { a, b }, { transposeA, transposeB });
+  }
+  const temps: TensorInfo[] = [];
+  let aa = a;
+  let bb = b;
+  if (transposeA) temps.push((aa = transposeLastTwo(backend, a)));
+  if (transposeB) temps.push((bb = transposeLastTwo(backend, b)));
+
+  const outerA = aa.shape.slice(0, -2);
+  const outerB = bb.shape.slice(0, -2);
+  const batchA = sizeOf(outerA);
+  const batchB = sizeOf(outerB);
+  const [m, k] = aa.shape.slice(-2);
+  const n = bb.shape[bb.shape.length - 1];
+  const outShape = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB).concat([m, n]);
+  const sameOuter = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
+
+  let out: TensorInfo;
+  if ((batchA > 1 || batchB > 1) && (sameOuter || batchA === 1 || batchB === 1) && m * k * n >= MIN_MACS_PER_MATRIX) {
+    out = batchedXnn(backend, { ...aa, shape: [batchA, m, k] }, { ...bb, shape: [batchB, k, n] });
+  } else {
+    // One matrix each (XNNPACK inside tfjs), tiny matrices, or a genuine outer broadcast.
+    out = runOriginal("BatchMatMul", backend, { a: aa, b: bb }, { transposeA: false, transposeB: false });
+  }
+  disposeAll(backend, ...temps);
+  out.shape = outShape;
+  return out;
+}
+
+/** _FusedMatMul (product + bias + activation): transposes made explicit so XNNPACK runs it. */
+function fusedMatMul({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
+  const backend = asWasmBackend(anyBackend);
+  const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+  const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+  if (!transposeA && !transposeB) return runOriginal("_FusedMatMul", backend, inputs as Record<string, TensorInfo>, attrs as Record<string, unknown>);
+  const temps: TensorInfo[] = [];
+  let aa = a;
+  let bb = b;
+  if (transposeA) temps.push((aa = transposeLastTwo(backend, a)));
+  if (transposeB) temps.push((bb = transposeLastTwo(backend, b)));
+  const out = runOriginal(
+    "_FusedMatMul",
+    backend,
+    { ...(inputs as Record<string, TensorInfo>), a: aa, b: bb },
+    { ...(attrs as Record<string, unknown>), transposeA: false, transposeB: false },
+  );
+  disposeAll(backend, ...temps);
+  return out;
+}
+
+export const matmulKernels: tf.KernelConfig[] = [
+  { kernelName: "BatchMatMul", backendName: "wasm", kernelFunc: batchMatMul as tf.KernelFunc },
+  { kernelName: "_FusedMatMul", backendName: "wasm", kernelFunc: fusedMatMul as tf.KernelFunc },
+];

@@ -1,0 +1,25 @@
+/**
+ * LatentLab: unconditional generative models you can step through, watch and take apart.
+ *
+ *   import * as lab from "latentlab";
+ *   await lab.ready();                       // choose the tensor backend
+ *   const rng = lab.rng(0);                  // every random draw is seeded
+ */
+
+// Set-up: the tensor backend.
+export { ready, backendInfo } from "./backend/ready";
+export type { BackendInfo, BackendRequest, ReadyOptions } from "./backend/ready";
+export { wasmKernelNames } from "./backend/wasm-kernels";
+
+// Randomness.
+export { rng } from "./random/rng";
+export type { Rng, RngState, Seed } from "./random/rng";
+
+// Networks.
+export * as nn from "./nn";
+
+// Helpers for tests (leak checks).
+export * as testing from "./testing";
+
+/** The package version. */
+export const version: string = require("../package.json").version;

@@ -1,0 +1,23 @@
+/** Networks: layers with seeded initialisation, composed with `sequential`. */
+import { Module, Sequential } from "./module";
+
+export type { Module, ApplyOptions } from "./module";
+export { countParams } from "./module";
+export {
+  activate,
+  activation,
+  batchNorm,
+  conv2d,
+  conv2dTranspose,
+  dense,
+  embedding,
+  flatten,
+  layerNorm,
+  reshape,
+} from "./layers";
+export type { Activation, BatchNormOptions, ConvOptions, DenseOptions, EmbeddingOptions, NormOptions, Padding } from "./layers";
+
+/** Layers applied in order; their variables are named "<name>/<layer>/<variable>". */
+export function sequential(name: string, layers: Module[]): Module {
+  return new Sequential(name, layers);
+}

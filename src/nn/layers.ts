@@ -1,0 +1,304 @@
+/**
+ * Layers, each a small Module with seeded initialisation.
+ *
+ * Shapes are channels-last: dense takes [B, in]; conv layers take [B, H, W, C]; sequence
+ * layers take [B, T, D]. Every initialiser draws from the `rng` it is given, so the same seed
+ * builds the same network on every backend.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Rng } from "../random/rng";
+import { Leaf, Module } from "./module";
+
+export type Activation = "linear" | "relu" | "leakyRelu" | "tanh" | "sigmoid" | "silu" | "gelu";
+
+const ACTIVATIONS: readonly Activation[] = ["linear", "relu", "leakyRelu", "tanh", "sigmoid", "silu", "gelu"];
+
+/** Applies a named activation. leakyRelu uses slope 0.2 (the DCGAN value). */
+export function activate(x: tf.Tensor, activation: Activation): tf.Tensor {
+  switch (activation) {
+    case "linear":
+      return x;
+    case "relu":
+      return tf.relu(x);
+    case "leakyRelu":
+      return tf.leakyRelu(x, 0.2);
+    case "tanh":
+      return tf.tanh(x);
+    case "sigmoid":
+      return tf.sigmoid(x);
+    case "silu":
+      return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+    case "gelu":
+      // tanh approximation (Hendrycks & Gimpel 2016, eq. in §2)
+      return tf.tidy(() => {
+        const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+        return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+      });
+    default:
+      throw new Error(`Unknown activation "${String(activation)}". Use one of: ${ACTIVATIONS.join(", ")}.`);
+  }
+}
+
+function checkActivation(a: Activation | undefined): Activation {
+  const act = a ?? "linear";
+  if (!ACTIVATIONS.includes(act)) {
+    throw new Error(`Unknown activation "${String(a)}". Use one of: ${ACTIVATIONS.join(", ")}.`);
+  }
+  return act;
+}
+
+function positiveInt(value: unknown, what: string): number {
+  if (!Number.isInteger(value) || (value as number) <= 0) {
+    throw new Error(`${what} must be a positive integer, got ${String(value)}.`);
+  }
+  return value as number;
+}
+
+/** Glorot/Xavier uniform: U(−l, l), l = sqrt(6 / (fanIn + fanOut)). */
+function glorot(rng: Rng, shape: number[], fanIn: number, fanOut: number): tf.Variable {
+  const limit = Math.sqrt(6 / (fanIn + fanOut));
+  const values = rng.fillUniform(new Float32Array(shape.reduce((a, b) => a * b, 1)), -limit, limit);
+  return variableOf(tf.tensor(values, shape));
+}
+
+/** A variable holding `init`'s values; `init` is disposed (tf.variable keeps its own copy). */
+function variableOf(init: tf.Tensor, trainable = true): tf.Variable {
+  const v = tf.variable(init, trainable);
+  init.dispose();
+  return v;
+}
+
+function zeros(shape: number[], trainable = true): tf.Variable {
+  return variableOf(tf.zeros(shape), trainable);
+}
+
+function ones(shape: number[], trainable = true): tf.Variable {
+  return variableOf(tf.ones(shape), trainable);
+}
+
+export interface DenseOptions {
+  /** Input features. */
+  inputs: number;
+  /** Output features. */
+  units: number;
+  /** Applied after the bias; default "linear". */
+  activation?: Activation;
+  /** Add a bias; default true. */
+  bias?: boolean;
+  rng: Rng;
+}
+
+/** y = activation(x · W + b), x [B, inputs] → [B, units] (or [..., inputs] → [..., units]). */
+export function dense(name: string, o: DenseOptions): Module {
+  const inputs = positiveInt(o.inputs, `dense("${name}").inputs`);
+  const units = positiveInt(o.units, `dense("${name}").units`);
+  const act = checkActivation(o.activation);
+  const kernel = glorot(o.rng.fork(name), [inputs, units], inputs, units);
+  const bias = o.bias === false ? null : zeros([units]);
+  const vars: Record<string, tf.Variable> = bias ? { kernel, bias } : { kernel };
+  return new Leaf(name, vars, (x) =>
+    tf.tidy(() => {
+      if (x.shape[x.shape.length - 1] !== inputs) {
+        throw new Error(`dense("${name}") expects inputs with ${inputs} features in the last axis, got shape [${x.shape}].`);
+      }
+      const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inputs]) as tf.Tensor2D;
+      // Bias and ReLU fuse into the product; other activations follow it.
+      const fusedAct = act === "relu" ? "relu" : "linear";
+      let y: tf.Tensor = tf.fused.matMul({ a: flat, b: kernel, bias: bias ?? undefined, activation: fusedAct });
+      if (act !== fusedAct) y = activate(y, act);
+      return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), units]);
+    }),
+  );
+}
+
+export type Padding = "same" | "valid";
+
+export interface ConvOptions {
+  /** Input channels. */
+  inputs: number;
+  /** Output channels. */
+  filters: number;
+  /** Square kernel size. */
+  kernel: number;
+  /** Stride; default 1. */
+  stride?: number;
+  /** Default "same". */
+  padding?: Padding;
+  activation?: Activation;
+  bias?: boolean;
+  rng: Rng;
+}
+
+function checkConv(name: string, kind: string, o: ConvOptions) {
+  return {
+    inputs: positiveInt(o.inputs, `${kind}("${name}").inputs`),
+    filters: positiveInt(o.filters, `${kind}("${name}").filters`),
+    kernel: positiveInt(o.kernel, `${kind}("${name}").kernel`),
+    stride: positiveInt(o.stride ?? 1, `${kind}("${name}").stride`),
+    padding: o.padding ?? "same",
+    act: checkActivation(o.activation),
+  };
+}
+
+function expectImage(x: tf.Tensor, channels: number, where: string): void {
+  if (x.rank !== 4 || x.shape[3] !== channels) {
+    throw new Error(`${where} expects images shaped [batch, height, width, ${channels}], got [${x.shape}].`);
+  }
+}
+
+/** 2-D convolution, [B, H, W, inputs] → [B, H', W', filters]. */
+export function conv2d(name: string, o: ConvOptions): Module {
+  const c = checkConv(name, "conv2d", o);
+  const fanIn = c.kernel * c.kernel * c.inputs;
+  const fanOut = c.kernel * c.kernel * c.filters;
+  const kernel = glorot(o.rng.fork(name), [c.kernel, c.kernel, c.inputs, c.filters], fanIn, fanOut);
+  const bias = o.bias === false ? null : zeros([c.filters]);
+  const vars: Record<string, tf.Variable> = bias ? { kernel, bias } : { kernel };
+  return new Leaf(name, vars, (x) =>
+    tf.tidy(() => {
+      expectImage(x, c.inputs, `conv2d("${name}")`);
+      const fusedAct = c.act === "relu" ? "relu" : "linear";
+      let y: tf.Tensor = tf.fused.conv2d({
+        x: x as tf.Tensor4D,
+        filter: kernel as tf.Tensor4D,
+        strides: c.stride,
+        pad: c.padding,
+        bias: bias ?? undefined,
+        activation: fusedAct,
+      });
+      if (c.act !== fusedAct) y = activate(y, c.act);
+      return y;
+    }),
+  );
+}
+
+/**
+ * Transposed 2-D convolution (the upsampling layer of DCGAN generators),
+ * [B, H, W, inputs] → [B, H·stride, W·stride, filters] with "same" padding,
+ * or [B, (H−1)·stride + kernel, …] with "valid".
+ */
+export function conv2dTranspose(name: string, o: ConvOptions): Module {
+  const c = checkConv(name, "conv2dTranspose", o);
+  const fanIn = c.kernel * c.kernel * c.inputs;
+  const fanOut = c.kernel * c.kernel * c.filters;
+  // tfjs stores a transposed conv's filter as [k, k, outChannels, inChannels].
+  const kernel = glorot(o.rng.fork(name), [c.kernel, c.kernel, c.filters, c.inputs], fanIn, fanOut);
+  const bias = o.bias === false ? null : zeros([c.filters]);
+  const vars: Record<string, tf.Variable> = bias ? { kernel, bias } : { kernel };
+  return new Leaf(name, vars, (x) =>
+    tf.tidy(() => {
+      expectImage(x, c.inputs, `conv2dTranspose("${name}")`);
+      const [b, h, w] = x.shape;
+      const out =
+        c.padding === "same"
+          ? [b, h * c.stride, w * c.stride, c.filters]
+          : [b, (h - 1) * c.stride + c.kernel, (w - 1) * c.stride + c.kernel, c.filters];
+      let y: tf.Tensor = tf.conv2dTranspose(
+        x as tf.Tensor4D,
+        kernel as tf.Tensor4D,
+        out as [number, number, number, number],
+        c.stride,
+        c.padding,
+      );
+      if (bias) y = tf.add(y, bias);
+      return activate(y, c.act);
+    }),
+  );
+}
+
+export interface NormOptions {
+  /** Size of the normalised (last) axis. */
+  features: number;
+  /** Added to the variance; default 1e-5. */
+  epsilon?: number;
+}
+
+export interface BatchNormOptions extends NormOptions {
+  /** Weight of the old running statistics per update; default 0.9. */
+  momentum?: number;
+}
+
+/**
+ * Batch normalisation over every axis but the last (Ioffe & Szegedy 2015). In training it
+ * uses the batch's moments and updates running averages; otherwise it uses those averages.
+ */
+export function batchNorm(name: string, o: BatchNormOptions): Module {
+  const features = positiveInt(o.features, `batchNorm("${name}").features`);
+  const eps = o.epsilon ?? 1e-5;
+  const momentum = o.momentum ?? 0.9;
+  const gamma = ones([features]);
+  const beta = zeros([features]);
+  const movingMean = zeros([features], false);
+  const movingVar = ones([features], false);
+  return new Leaf(
+    name,
+    { gamma, beta },
+    (x, training) =>
+      tf.tidy(() => {
+        if (x.shape[x.shape.length - 1] !== features) {
+          throw new Error(`batchNorm("${name}") expects ${features} features in the last axis, got shape [${x.shape}].`);
+        }
+        if (!training) return tf.batchNorm(x, movingMean, movingVar, beta, gamma, eps);
+        const axes = [...Array(x.rank - 1).keys()];
+        const { mean, variance } = tf.moments(x, axes);
+        // Running statistics are state: they do not feed the output, so no gradient reaches them.
+        movingMean.assign(tf.add(tf.mul(movingMean, momentum), tf.mul(mean, 1 - momentum)));
+        movingVar.assign(tf.add(tf.mul(movingVar, momentum), tf.mul(variance, 1 - momentum)));
+        return tf.batchNorm(x, mean, variance, beta, gamma, eps);
+      }),
+    { movingMean, movingVar },
+  );
+}
+
+/** Layer normalisation over the last axis (Ba et al. 2016). */
+export function layerNorm(name: string, o: NormOptions): Module {
+  const features = positiveInt(o.features, `layerNorm("${name}").features`);
+  const eps = o.epsilon ?? 1e-5;
+  const gamma = ones([features]);
+  const beta = zeros([features]);
+  return new Leaf(name, { gamma, beta }, (x) =>
+    tf.tidy(() => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+      return tf.add(tf.mul(normed, gamma), beta);
+    }),
+  );
+}
+
+export interface EmbeddingOptions {
+  /** Number of tokens. */
+  vocab: number;
+  /** Vector size. */
+  dim: number;
+  rng: Rng;
+}
+
+/** A lookup table: int32 ids [B, T] → [B, T, dim]. Initialised N(0, 0.02²) as in GPT-2. */
+export function embedding(name: string, o: EmbeddingOptions): Module {
+  const vocab = positiveInt(o.vocab, `embedding("${name}").vocab`);
+  const dim = positiveInt(o.dim, `embedding("${name}").dim`);
+  const table = variableOf(o.rng.fork(name).normal([vocab, dim], 0, 0.02));
+  return new Leaf(name, { table }, (ids) =>
+    tf.tidy(() => {
+      if (ids.dtype !== "int32") throw new Error(`embedding("${name}") expects int32 token ids, got ${ids.dtype}.`);
+      const flat = tf.reshape(ids, [-1]);
+      return tf.reshape(tf.gather(table, flat), [...ids.shape, dim]);
+    }),
+  );
+}
+
+/** A named activation as a layer. */
+export function activation(name: string, act: Activation): Module {
+  const a = checkActivation(act);
+  return new Leaf(name, {}, (x) => activate(x, a));
+}
+
+/** Reshape every example to `shape` (batch axis kept). */
+export function reshape(name: string, shape: number[]): Module {
+  return new Leaf(name, {}, (x) => tf.reshape(x, [x.shape[0], ...shape]));
+}
+
+/** Flatten every example to a vector. */
+export function flatten(name: string): Module {
+  return new Leaf(name, {}, (x) => tf.reshape(x, [x.shape[0], -1]));
+}

@@ -1,0 +1,85 @@
+import { before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import * as nn from "../src/nn";
+import { rng } from "../src/random/rng";
+import { expectNoLeak } from "../src/testing/memory";
+import { assertClose, bothBackends, on } from "./helpers";
+
+before(bothBackends);
+
+describe("nn layers", () => {
+  it("map shapes as documented", async () => {
+    await tf.setBackend("wasm");
+    const r = rng(0);
+    const cases: [nn.Module, tf.Tensor, number[]][] = [
+      [nn.dense("d", { inputs: 3, units: 5, rng: r }), tf.zeros([2, 3]), [2, 5]],
+      [nn.dense("d3", { inputs: 3, units: 5, rng: r }), tf.zeros([2, 4, 3]), [2, 4, 5]],
+      [nn.conv2d("c", { inputs: 1, filters: 4, kernel: 3, stride: 2, rng: r }), tf.zeros([2, 9, 9, 1]), [2, 5, 5, 4]],
+      [nn.conv2dTranspose("t", { inputs: 4, filters: 2, kernel: 4, stride: 2, rng: r }), tf.zeros([2, 7, 7, 4]), [2, 14, 14, 2]],
+      [nn.conv2dTranspose("v", { inputs: 4, filters: 2, kernel: 3, stride: 2, padding: "valid", rng: r }), tf.zeros([1, 4, 4, 4]), [1, 9, 9, 2]],
+      [nn.layerNorm("ln", { features: 6 }), tf.zeros([2, 3, 6]), [2, 3, 6]],
+      [nn.embedding("e", { vocab: 10, dim: 4, rng: r }), tf.zeros([2, 3], "int32"), [2, 3, 4]],
+    ];
+    for (const [layer, x, shape] of cases) {
+      const y = layer.apply(x);
+      assert.deepEqual(y.shape, shape, layer.name);
+      tf.dispose([x, y]);
+      layer.dispose();
+    }
+  });
+
+  it("say what shape they expected when given the wrong one", async () => {
+    await tf.setBackend("wasm");
+    const r = rng(0);
+    const d = nn.dense("enc", { inputs: 784, units: 8, rng: r });
+    const x = tf.zeros([2, 10]);
+    assert.throws(() => d.apply(x), /dense\("enc"\) expects inputs with 784 features.*\[2,10\]/);
+    const c = nn.conv2d("c", { inputs: 3, filters: 4, kernel: 3, rng: r });
+    assert.throws(() => c.apply(x), /conv2d\("c"\) expects images shaped \[batch, height, width, 3\], got \[2,10\]/);
+    assert.throws(() => nn.dense("bad", { inputs: 0, units: 2, rng: r }), /inputs must be a positive integer, got 0/);
+    assert.throws(() => nn.activation("a", "swish" as nn.Activation), /Unknown activation "swish"/);
+    assert.throws(() => nn.sequential("s", [d, d]), /two layers named "enc"/);
+    x.dispose();
+    d.dispose();
+    c.dispose();
+  });
+
+  it("initialise identically from the same seed on every backend", async () => {
+    const make = () => {
+      const net = nn.sequential("g", [
+        nn.dense("a", { inputs: 4, units: 8, activation: "gelu", rng: rng(12) }),
+        nn.dense("b", { inputs: 8, units: 2, activation: "silu", rng: rng(12) }),
+      ]);
+      const y = net.apply(tf.ones([3, 4]));
+      const vals = [...net.variables().values()].map((v) => v.clone());
+      net.dispose();
+      return [y, ...vals];
+    };
+    const cpu = await on("cpu", make);
+    const wasm = await on("wasm", make);
+    cpu.forEach((ref, i) => assertClose(wasm[i], ref, 1e-5, `tensor ${i}`));
+  });
+
+  it("batch norm updates its running statistics only in training, and leaks nothing", async () => {
+    await tf.setBackend("wasm");
+    const bn = nn.batchNorm("bn", { features: 2 });
+    const x = tf.tensor2d([[1, 10], [3, 30]]);
+    await expectNoLeak(() => tf.dispose(bn.apply(x)), "inference");
+    assert.deepEqual([...bn.state().get("bn/movingMean")!.dataSync()], [0, 0]);
+    await expectNoLeak(() => tf.dispose(bn.apply(x, { training: true })), "training");
+    const mean = [...bn.state().get("bn/movingMean")!.dataSync()];
+    assertClose(mean, [0.2, 2], 1e-6, "moving mean after one update (momentum 0.9)");
+    x.dispose();
+    bn.dispose();
+  });
+
+  it("count parameters and name variables by path", () => {
+    const r = rng(1);
+    const net = nn.sequential("G", [nn.dense("fc", { inputs: 64, units: 10, rng: r }), nn.batchNorm("bn", { features: 10 })]);
+    assert.equal(nn.countParams(net), 64 * 10 + 10 + 10 + 10);
+    assert.deepEqual([...net.variables().keys()], ["G/fc/kernel", "G/fc/bias", "G/bn/gamma", "G/bn/beta"]);
+    assert.deepEqual([...net.state().keys()], ["G/bn/movingMean", "G/bn/movingVar"]);
+    net.dispose();
+  });
+});
