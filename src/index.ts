@@ -15,6 +15,12 @@ export { wasmKernelNames } from "./backend/wasm-kernels";
 export { rng } from "./random/rng";
 export type { Rng, RngState, Seed } from "./random/rng";
 
+// Display: rich outputs in the notebook, updated in place.
+export { show, live, clearOutput, mime, toBundle } from "./display/show";
+export type { Displayable, Live, LiveOptions } from "./display/show";
+export type { MimeBundle } from "./display/runtime";
+export { interrupted } from "./display/runtime";
+
 // Networks.
 export * as nn from "./nn";
 

@@ -1,4 +1,4 @@
-// After `tsc`: make `import * as lab from "latentlab"` resolvable from notebooks/ (tslab
+// Run after `tsc` (npm run build): make `import * as lab from "latentlab"` resolvable from notebooks/ (tslab
 // resolves packages by name, Node10-style) by linking node_modules/latentlab to this folder.
 const fs = require("fs");
 const path = require("path");
