@@ -21,6 +21,14 @@ export type { Displayable, Live, LiveOptions } from "./display/show";
 export type { MimeBundle } from "./display/runtime";
 export { interrupted } from "./display/runtime";
 
+// Data.
+export * as data from "./data";
+
+// Views: pure functions from tensors and numbers to displayable figures.
+export { chart } from "./views/figure";
+export type { Figure, Trace } from "./views/figure";
+export { imageGrid } from "./views/images";
+
 // Networks.
 export * as nn from "./nn";
 

@@ -195,8 +195,12 @@ export class Session {
     return r.completed ? { status: "complete" } : { status: "incomplete", indent: r.indent ?? "" };
   }
 
+  /** Frees tslab's compiler and gives stdout/stderr back to the process. */
   close(): void {
     this.executor.close();
+    process.stdout.write = hostStdout as typeof process.stdout.write;
+    process.stderr.write = hostStderr as typeof process.stderr.write;
+    this.events = null;
   }
 }
 
