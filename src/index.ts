@@ -29,6 +29,22 @@ export { chart } from "./views/figure";
 export type { Figure, Trace } from "./views/figure";
 export { imageGrid } from "./views/images";
 
+// Training, checkpoints, run cards.
+export { compare } from "./train/card";
+export { loadModel as load } from "./train/checkpoint";
+export type { LoadOptions } from "./train/checkpoint";
+export type { TrainOptions, TrainSummary } from "./train/model";
+export type { Losses } from "./train/history";
+export * as train from "./train";
+
+// Model families.
+export { gan } from "./models/gan";
+export type { Gan, GanConfig, GanOptions, GanLoss, GanLossInputs, GanLosses } from "./models/gan";
+export * as ganLosses from "./models/gan/losses";
+
+// Metrics.
+export * as metrics from "./metrics";
+
 // Networks.
 export * as nn from "./nn";
 
@@ -36,4 +52,4 @@ export * as nn from "./nn";
 export * as testing from "./testing";
 
 /** The package version. */
-export const version: string = require("../package.json").version;
+export { version } from "./version";

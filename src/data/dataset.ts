@@ -70,6 +70,8 @@ export interface DatasetInit {
   /** For text. */
   strings?: string[];
   vocab?: Vocabulary;
+  /** How to rebuild it: the loader's name under lab.data and its options (for checkpoints). */
+  recipe?: { loader: string; options: Record<string, unknown> };
 }
 
 function positiveInt(v: unknown, what: string): number {
@@ -91,6 +93,7 @@ export class Dataset {
   readonly modeStd?: number;
   readonly strings?: string[];
   readonly vocab?: Vocabulary;
+  readonly recipe?: { loader: string; options: Record<string, unknown> };
   private cachedHash: string | null = null;
 
   constructor(init: DatasetInit) {
@@ -105,6 +108,7 @@ export class Dataset {
     this.modeStd = init.modeStd;
     this.strings = init.strings;
     this.vocab = init.vocab;
+    this.recipe = init.recipe;
     if (this.labels && this.labels.shape[0] !== this.x.shape[0]) {
       throw new Error(`${this.name}: ${this.x.shape[0]} samples but ${this.labels.shape[0]} labels.`);
     }

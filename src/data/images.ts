@@ -101,6 +101,7 @@ export async function imageFolder(folder: string, options: ImageFolderOptions = 
     labels: labelled ? tf.tensor1d(labels, "int32") : null,
     range: [0, 1],
     classes: labelled ? classes : undefined,
+    recipe: { loader: "imageFolder", options: { path: root, size, channels } },
     source: `${files.length} images from ${root}, resized to ${size}×${size}, ${channels === 1 ? "grey" : "RGB"}`,
   });
 }

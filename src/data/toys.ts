@@ -34,7 +34,7 @@ function build(
   n: number,
   seed: Seed,
   fill: (r: Rng, i: number) => [number, number, number],
-  extra: { modes?: number[][]; modeStd?: number; classes?: string[]; source: string },
+  extra: { modes?: number[][]; modeStd?: number; classes?: string[]; source: string; options?: Record<string, unknown> },
 ): Dataset {
   const r = makeRng(seed).fork(name);
   const xy = new Float32Array(2 * n);
@@ -48,13 +48,15 @@ function build(
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of xy) ((lo = Math.min(lo, v)), (hi = Math.max(hi, v)));
+  const { options, ...rest } = extra;
   return new Dataset({
     name,
     kind: "points",
     x: tf.tensor2d(xy, [n, 2]),
     labels: extra.classes ? tf.tensor1d(labels, "int32") : null,
     range: [lo, hi],
-    ...extra,
+    ...rest,
+    recipe: { loader: name, options: { ...options, n, seed } },
   });
 }
 
@@ -87,7 +89,7 @@ export function moons(options: NoisyToyOptions = {}): Dataset {
     const t = Math.PI * r.next();
     const [x, y] = upper ? [Math.cos(t), Math.sin(t)] : [1 - Math.cos(t), 0.5 - Math.sin(t)];
     return [x + noise * r.normal1(), y + noise * r.normal1(), upper ? 0 : 1];
-  }, { classes: ["upper", "lower"], source: `two moons, noise ${noise}` });
+  }, { classes: ["upper", "lower"], source: `two moons, noise ${noise}`, options: { noise } });
 }
 
 /** Two concentric circles, radii 1 and 0.5 (scikit-learn's make_circles); noise default 0.03. */
@@ -98,7 +100,7 @@ export function circles(options: NoisyToyOptions = {}): Dataset {
     const t = 2 * Math.PI * r.next();
     const rad = inner ? 0.5 : 1;
     return [rad * Math.cos(t) + noise * r.normal1(), rad * Math.sin(t) + noise * r.normal1(), inner];
-  }, { classes: ["outer", "inner"], source: `two circles, radii 1 and 0.5, noise ${noise}` });
+  }, { classes: ["outer", "inner"], source: `two circles, radii 1 and 0.5, noise ${noise}`, options: { noise } });
 }
 
 /** Two interleaved spiral arms (FFJORD's 2spirals); noise default 0.1. */
@@ -109,7 +111,7 @@ export function spiral(options: NoisyToyOptions = {}): Dataset {
     const t = Math.sqrt(r.next()) * 3 * Math.PI; // radians along the arm
     const s = arm ? -1 : 1;
     return [(s * -Math.cos(t) * t) / 3 + noise * r.normal1(), (s * Math.sin(t) * t) / 3 + noise * r.normal1(), arm];
-  }, { classes: ["arm 0", "arm 1"], source: `two spiral arms, noise ${noise} (FFJORD)` });
+  }, { classes: ["arm 0", "arm 1"], source: `two spiral arms, noise ${noise} (FFJORD)`, options: { noise } });
 }
 
 /** Uniform on the black squares of a 4×4 checkerboard over [−4, 4]² (FFJORD). */

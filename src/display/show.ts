@@ -15,29 +15,45 @@ import { MimeBundle, runtime } from "./runtime";
 /** The display protocol: `[lab.mime](): MimeBundle`. Shared across copies of the library. */
 export const mime: unique symbol = Symbol.for("latentlab.mime") as never;
 
-/** Something that renders itself as a MIME bundle. */
+/**
+ * Something that renders itself as a MIME bundle — or as several, shown as consecutive outputs
+ * (e.g. a chart and a table).
+ */
 export interface Displayable {
-  [mime](): MimeBundle;
+  [mime](): MimeBundle | MimeBundle[];
 }
 
 export function isDisplayable(x: unknown): x is Displayable {
   return x !== null && (typeof x === "object" || typeof x === "function") && typeof (x as Displayable)[mime] === "function";
 }
 
-/** Renders any value as a MIME bundle (always with text/plain). */
-export function toBundle(x: unknown): MimeBundle {
+/** Renders any value as MIME bundles (each always with text/plain); usually one. */
+export function toBundles(x: unknown): MimeBundle[] {
   if (isDisplayable(x)) {
-    const bundle = { ...x[mime]() };
-    if (typeof bundle["text/plain"] !== "string") bundle["text/plain"] = inspect(x, { depth: 1 });
-    return bundle;
+    const out = x[mime]();
+    return (Array.isArray(out) ? out : [out]).map((b) => {
+      const bundle = { ...b };
+      if (typeof bundle["text/plain"] !== "string") bundle["text/plain"] = inspect(x, { depth: 1 });
+      return bundle;
+    });
   }
-  if (typeof x === "string") return { "text/plain": x };
-  return { "text/plain": inspect(x, { depth: 2, maxArrayLength: 20 }) };
+  if (isTensorLike(x)) return [{ "text/plain": x.toString() }];
+  if (typeof x === "string") return [{ "text/plain": x }];
+  return [{ "text/plain": inspect(x, { depth: 2, maxArrayLength: 20 }) }];
 }
 
-/** Shows `x` as one output with every MIME type it has. */
+/** The first (usually only) bundle of `x`. */
+export function toBundle(x: unknown): MimeBundle {
+  return toBundles(x)[0];
+}
+
+function isTensorLike(x: unknown): x is { toString(): string } {
+  return x !== null && typeof x === "object" && "dataId" in x && "shape" in x && "dtype" in x && typeof (x as { dataSync?: unknown }).dataSync === "function";
+}
+
+/** Shows `x` as rich output: one output with every MIME type it has (or several, for composites). */
 export function show(x: unknown): void {
-  runtime().sink.display({ data: toBundle(x) });
+  for (const data of toBundles(x)) runtime().sink.display({ data });
 }
 
 /** Clears the cell's output; with `wait`, only when the next output arrives (no flicker). */

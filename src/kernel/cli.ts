@@ -14,10 +14,10 @@ import { ready } from "../backend/ready";
 import { parseParameter, runFile } from "./runner";
 import { KernelServer } from "./server";
 import { Session, hostStderr } from "./session";
+import { version } from "../version";
 
 const PACKAGE_ROOT = path.resolve(__dirname, "..", "..");
 const CLI = path.join(PACKAGE_ROOT, "kernel", "cli.js");
-const version: string = require(path.join(PACKAGE_ROOT, "package.json")).version;
 
 const GET_JUPYTER =
   "Jupyter was not found. Install it with `pip install jupyterlab`, or on Debian/Ubuntu " +

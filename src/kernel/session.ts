@@ -14,7 +14,7 @@ import { createConverter, isCompleteCode } from "tslab/dist/converter";
 import { createExecutor, Executor } from "tslab/dist/executor";
 import { printQuickInfo } from "tslab/dist/inspect";
 import { DisplayRequest, InterruptedError, MimeBundle, runtime } from "../display/runtime";
-import { toBundle } from "../display/show";
+import { toBundles } from "../display/show";
 
 export interface CellError {
   ename: string;
@@ -142,7 +142,9 @@ export class Session {
         try {
           // A cell's value shows like a REPL's: strings quoted, so "1" and 1 differ.
           const value = last.value;
-          events.result(typeof value === "string" ? { "text/plain": inspect(value) } : toBundle(value));
+          const bundles = typeof value === "string" ? [{ "text/plain": inspect(value) }] : toBundles(value);
+          if (bundles.length === 1) events.result(bundles[0]);
+          else for (const data of bundles) events.display({ data });
         } catch (e) {
           const error = errorFrom(e, false);
           events.error(error);

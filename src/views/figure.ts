@@ -62,7 +62,19 @@ export interface ArrowTrace {
   color?: string;
 }
 
-export type Trace = LineTrace | ScatterTrace | HeatmapTrace | ArrowTrace;
+/** A raster picture (e.g. a sample grid) placed over [x0, x1] × [y0, y1]. */
+export interface ImageTrace {
+  type: "image";
+  name?: string;
+  /** PNG bytes. */
+  png: Buffer;
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+}
+
+export type Trace = LineTrace | ScatterTrace | HeatmapTrace | ArrowTrace | ImageTrace;
 
 export interface Axis {
   title?: string;
@@ -80,6 +92,8 @@ export interface Figure {
   /** Equal scale on both axes (2-D data). */
   square?: boolean;
   showLegend?: boolean;
+  /** No axes, ticks or grid (pictures). */
+  hideAxes?: boolean;
 }
 
 export const palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
@@ -118,6 +132,11 @@ export function toPlotly(fig: Figure): { data: unknown[]; layout: Record<string,
           colorscale: [[0, c[0]], [0.5, c[1]], [1, c[2]]],
         };
       }
+      case "image":
+        return {
+          type: "image", name: t.name, source: `data:image/png;base64,${t.png.toString("base64")}`,
+          x0: t.x0, y0: t.y1, dx: 1, dy: 1, hoverinfo: "skip",
+        };
       case "arrows": {
         const xs: (number | null)[] = [];
         const ys: (number | null)[] = [];
@@ -134,6 +153,7 @@ export function toPlotly(fig: Figure): { data: unknown[]; layout: Record<string,
     range: a?.range ? (a.log ? a.range.map((v) => Math.log10(v)) : a.range) : undefined,
     type: a?.log ? "log" : undefined,
     zeroline: false,
+    visible: fig.hideAxes ? false : undefined,
   });
   return {
     data,
@@ -185,7 +205,7 @@ function extent(fig: Figure, axis: "x" | "y"): [number, number] {
     }
   };
   for (const t of fig.traces) {
-    if (t.type === "heatmap") {
+    if (t.type === "heatmap" || t.type === "image") {
       see(axis === "x" ? t.x0 : t.y0);
       see(axis === "x" ? t.x1 : t.y1);
     } else {
@@ -209,11 +229,14 @@ function lerpColor(a: string, b: string, t: number): [number, number, number] {
   return pa.map((v, i) => Math.round(v + (pb[i] - v) * t)) as [number, number, number];
 }
 
+let svgCounter = 0;
+
 /** A static SVG of the figure (what GitHub and nbviewer show). */
 export function toSvg(fig: Figure, heatmapPng?: (t: HeatmapTrace) => string): string {
   const W = fig.width ?? 640;
   const H = fig.height ?? 400;
-  const m = { l: 60, r: 20, t: fig.title ? 34 : 14, b: 46 };
+  const m = fig.hideAxes ? { l: 8, r: 8, t: fig.title ? 30 : 8, b: 8 } : { l: 60, r: 20, t: fig.title ? 34 : 14, b: 46 };
+  const id = `f${(svgCounter = (svgCounter + 1) % 1e9)}`; // unique ids when pictures are nested
   let [x0, x1] = extent(fig, "x");
   let [y0, y1] = extent(fig, "y");
   const xlog = fig.xaxis?.log ?? false;
@@ -237,26 +260,29 @@ export function toSvg(fig: Figure, heatmapPng?: (t: HeatmapTrace) => string): st
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${SW}" height="${SH}" viewBox="0 0 ${SW} ${SH}" font-family="sans-serif" font-size="11">`);
   out.push(`<rect width="${SW}" height="${SH}" fill="white"/>`);
-  out.push(`<defs><clipPath id="plot"><rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}"/></clipPath>` +
-    `<marker id="head" viewBox="0 0 6 6" refX="5" refY="3" markerWidth="5" markerHeight="5" orient="auto"><path d="M0,0L6,3L0,6z" fill="#444"/></marker></defs>`);
+  out.push(`<defs><clipPath id="${id}c"><rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}"/></clipPath>` +
+    `<marker id="${id}h" viewBox="0 0 6 6" refX="5" refY="3" markerWidth="5" markerHeight="5" orient="auto"><path d="M0,0L6,3L0,6z" fill="#444"/></marker></defs>`);
   if (fig.title) out.push(`<text x="${m.l + pw / 2}" y="20" text-anchor="middle" font-size="14">${esc(fig.title)}</text>`);
   // Grid and ticks.
   const xt = niceTicks(x0, x1, Math.max(3, Math.round(pw / 90)));
   const yt = niceTicks(y0, y1, Math.max(3, Math.round(ph / 60)));
-  for (const v of xt) {
+  for (const v of fig.hideAxes ? [] : xt) {
     const px = m.l + ((v - x0) / (x1 - x0)) * pw;
     out.push(`<line x1="${px.toFixed(1)}" y1="${m.t}" x2="${px.toFixed(1)}" y2="${m.t + ph}" stroke="#eee"/>`);
     out.push(`<text x="${px.toFixed(1)}" y="${m.t + ph + 15}" text-anchor="middle" fill="#444">${fmt(xlog ? 10 ** v : v)}</text>`);
   }
-  for (const v of yt) {
+  for (const v of fig.hideAxes ? [] : yt) {
     const py = m.t + ph - ((v - y0) / (y1 - y0)) * ph;
     out.push(`<line x1="${m.l}" y1="${py.toFixed(1)}" x2="${m.l + pw}" y2="${py.toFixed(1)}" stroke="#eee"/>`);
     out.push(`<text x="${m.l - 6}" y="${(py + 4).toFixed(1)}" text-anchor="end" fill="#444">${fmt(ylog ? 10 ** v : v)}</text>`);
   }
-  out.push(`<g clip-path="url(#plot)">`);
+  out.push(`<g clip-path="url(#${id}c)">`);
   fig.traces.forEach((t, i) => {
     const color = (t as { color?: string }).color ?? palette[i % palette.length];
-    if (t.type === "heatmap") {
+    if (t.type === "image") {
+      const [ix0, ix1, iy0, iy1] = [X(t.x0), X(t.x1), Y(t.y1), Y(t.y0)];
+      out.push(`<image x="${ix0.toFixed(1)}" y="${iy0.toFixed(1)}" width="${(ix1 - ix0).toFixed(1)}" height="${(iy1 - iy0).toFixed(1)}" preserveAspectRatio="xMidYMid meet" href="${pngDataUrl(t.png)}" style="image-rendering:pixelated"/>`);
+    } else if (t.type === "heatmap") {
       const href = heatmapPng ? heatmapPng(t) : null;
       const [hx0, hx1, hy0, hy1] = [X(t.x0), X(t.x1), Y(t.y1), Y(t.y0)];
       if (href) {
@@ -300,15 +326,15 @@ export function toSvg(fig: Figure, heatmapPng?: (t: HeatmapTrace) => string): st
       for (let k = 0; k < t.x.length; k++) {
         parts.push(`<line x1="${X(t.x[k]).toFixed(1)}" y1="${Y(t.y[k]).toFixed(1)}" x2="${X(t.x[k] + t.u[k]).toFixed(1)}" y2="${Y(t.y[k] + t.v[k]).toFixed(1)}"/>`);
       }
-      out.push(`<g stroke="${color}" stroke-width="1" marker-end="url(#head)">${parts.join("")}</g>`);
+      out.push(`<g stroke="${color}" stroke-width="1" marker-end="url(#${id}h)">${parts.join("")}</g>`);
     }
   });
   out.push(`</g>`);
-  out.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
+  if (!fig.hideAxes) out.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
   if (fig.xaxis?.title) out.push(`<text x="${m.l + pw / 2}" y="${m.t + ph + 34}" text-anchor="middle">${esc(fig.xaxis.title)}</text>`);
   if (fig.yaxis?.title) out.push(`<text transform="translate(14 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${esc(fig.yaxis.title)}</text>`);
   // Legend.
-  const named = fig.traces.map((t, i) => ({ t, i })).filter(({ t }) => t.name && t.type !== "heatmap");
+  const named = fig.traces.map((t, i) => ({ t, i })).filter(({ t }) => t.name && t.type !== "heatmap" && t.type !== "image");
   if ((fig.showLegend ?? named.length > 1) && named.length > 0) {
     named.forEach(({ t, i }, row) => {
       const color = (t as { color?: string }).color ?? palette[i % palette.length];
@@ -318,6 +344,56 @@ export function toSvg(fig: Figure, heatmapPng?: (t: HeatmapTrace) => string): st
   }
   out.push(`</svg>`);
   return out.join("");
+}
+
+/** Figures side by side as one plotly figure (each in its own pair of axes). */
+export function toPlotlyRow(figs: Figure[], title?: string): { data: unknown[]; layout: Record<string, unknown> } {
+  const total = figs.reduce((a, f) => a + (f.width ?? 640), 0);
+  const data: unknown[] = [];
+  const layout: Record<string, unknown> = {
+    width: total,
+    height: Math.max(...figs.map((f) => f.height ?? 400)),
+    title: title ? { text: title } : undefined,
+    margin: { l: 60, r: 20, t: title ? 50 : 30, b: 50 },
+    template: "plotly_white",
+    showlegend: true,
+    annotations: [] as unknown[],
+  };
+  let left = 0;
+  figs.forEach((f, j) => {
+    const one = toPlotly(f);
+    const ax = j === 0 ? "" : String(j + 1);
+    for (const t of one.data) data.push({ ...(t as object), xaxis: `x${ax}`, yaxis: `y${ax}`, showlegend: j === 0 && (t as { name?: string }).name ? true : false });
+    const w = (f.width ?? 640) / total;
+    const gap = j < figs.length - 1 ? 0.06 : 0;
+    const xa = { ...(one.layout.xaxis as object), domain: [left, left + w - gap], anchor: `y${ax}` };
+    const ya = { ...(one.layout.yaxis as object), anchor: `x${ax}`, ...(f.square ? { scaleanchor: `x${ax}` } : {}) };
+    layout[`xaxis${ax}`] = xa;
+    layout[`yaxis${ax}`] = ya;
+    if (f.title) (layout.annotations as unknown[]).push({ text: f.title, xref: "paper", yref: "paper", x: left + (w - gap) / 2, y: 1.04, showarrow: false, xanchor: "center" });
+    left += w;
+  });
+  return { data, layout };
+}
+
+/** Figures side by side as one SVG, under an optional title line. */
+export function toSvgRow(figs: Figure[], title?: string): string {
+  const parts = figs.map((f) => toSvg(f, heatmapDataUrl));
+  const sizes = parts.map((p) => {
+    const m = /width="(\d+)" height="(\d+)"/.exec(p);
+    return m ? [Number(m[1]), Number(m[2])] : [640, 400];
+  });
+  const top = title ? 24 : 0;
+  const W = sizes.reduce((a, s) => a + s[0], 0);
+  const H = Math.max(...sizes.map((s) => s[1])) + top;
+  let x = 0;
+  const body = parts.map((p, j) => {
+    const placed = p.replace("<svg ", `<svg x="${x}" y="${top}" `);
+    x += sizes[j][0];
+    return placed;
+  });
+  const head = title ? `<text x="8" y="17" font-family="sans-serif" font-size="13">${esc(title)}</text>` : "";
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect width="${W}" height="${H}" fill="white"/>${head}${body.join("")}</svg>`;
 }
 
 export function zRange(t: HeatmapTrace): [number, number] {
