@@ -7,6 +7,7 @@
  * and never required. `LATENTLAB_BACKEND` or `lab.ready({ backend })` overrides the choice.
  */
 import * as tf from "@tensorflow/tfjs";
+import { registerMissingGradients } from "./gradients";
 import { registerWasmKernels } from "./wasm-kernels";
 
 /** What a user may ask for. `tensorflow` is tfjs-node or tfjs-node-gpu, whichever loads. */
@@ -140,6 +141,7 @@ export async function ready(options: ReadyOptions = {}): Promise<BackendInfo> {
   if (pending) await pending.catch(() => undefined);
   if (satisfied()) return current as BackendInfo;
   silenceCpuGreeting();
+  registerMissingGradients();
   pending = choose(want);
   try {
     current = await pending;
