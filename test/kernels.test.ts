@@ -151,3 +151,34 @@ describe("UnsortedSegmentSum on wasm (the gradient of gather / embeddings)", () 
     assertClose(got[0], expected, 1e-6, "unsortedSegmentSum");
   });
 });
+
+describe("Sum, Mean and Tile on wasm", () => {
+  const cases: [number[], number | number[], boolean][] = [
+    [[4, 5, 6, 3], [0, 1, 2], false],
+    [[4, 5, 6, 3], [1, 2], true],
+    [[7, 9], 0, false],
+    [[7, 9], 1, false],
+    [[2, 3, 4], [0, 1, 2], false],
+    [[1, 5, 5, 2], [0, 1, 2], true],
+    [[3, 4, 5], [0, 2], false],
+  ];
+  for (const [shape, axis, keep] of cases) {
+    it(`sum and mean of [${shape}] over ${JSON.stringify(axis)}${keep ? " keeping dims" : ""}`, async () => {
+      await compare("sum", (x) => tf.sum(x, axis, keep), [{ shape, seed: 12 }]);
+      await compare("mean", (x) => tf.mean(x, axis, keep), [{ shape, seed: 13 }]);
+    });
+  }
+  const tiles: [number[], number[]][] = [
+    [[1, 1, 1, 5], [3, 4, 2, 1]],
+    [[2, 3], [2, 2]],
+    [[3], [4]],
+    [[2, 1, 3], [1, 5, 2]],
+  ];
+  for (const [shape, reps] of tiles) {
+    it(`tile [${shape}] by [${reps}] (float32, and int32 values)`, async () => {
+      await compare("tile", (x) => tf.tile(x, reps), [{ shape, seed: 14 }]);
+      const ints = async (b: "cpu" | "wasm") => on(b, () => [tf.cast(tf.tile(tf.cast(tf.mul(tf.tensor(data(15, sizeOf(shape)), shape), 100), "int32"), reps), "float32")]);
+      assertClose((await ints("wasm"))[0], (await ints("cpu"))[0], 0, "int32 tile");
+    });
+  }
+});

@@ -163,7 +163,7 @@ export async function run(args: string[]): Promise<number> {
       allowErrors,
       onCell: (i, n, ok) => log(`${path.basename(file as string)} [${i}/${n}] ${ok ? "ok" : "FAILED"}`),
     },
-    (dir) => (current = new Session(dir)),
+    (dir) => (current = new Session(dir, "runner")),
   );
   (current as Session | null)?.close();
   const target = out ?? file;

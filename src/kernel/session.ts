@@ -71,8 +71,11 @@ export class Session {
   private thrown: unknown[] = [];
   private lastValue: { value: unknown } | null = null;
 
-  /** `rootDir`: where cells resolve imports (the notebook's folder). */
-  constructor(readonly rootDir: string = process.cwd()) {
+  /** `rootDir`: where cells resolve imports (the notebook's folder); `host`: "kernel" or "runner". */
+  constructor(
+    readonly rootDir: string = process.cwd(),
+    readonly host: "kernel" | "runner" = "kernel",
+  ) {
     const node = createConverter({ isJS: false, isBrowser: false });
     this.converters = { node, browser: null };
     const convs = {
@@ -115,6 +118,7 @@ export class Session {
     this.interruptedByUser = false;
     this.controller = new AbortController();
     const rt = runtime();
+    rt.host = this.host;
     rt.signal = this.controller.signal;
     rt.sink = { display: (r) => this.events?.display(r), clear: (w) => this.events?.clear(w) };
     bridgeTslabDisplay((r) => this.events?.display(r));

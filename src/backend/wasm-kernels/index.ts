@@ -10,14 +10,17 @@
  * | BatchMatMul          | scalar if transposed/batched | explicit transpose, per-matrix XNNPACK |
  * | _FusedMatMul         | scalar if transposed     | explicit transpose, then XNNPACK      |
  * | UnsortedSegmentSum   | missing (gather's gradient) | scatter-add on the heap            |
+ * | Sum, Mean            | transpose first unless innermost | in-place block sums (float64)  |
+ * | Tile                 | per-element index arithmetic | one copy, then block copies       |
  */
 import * as tf from "@tensorflow/tfjs";
 import { convKernels } from "./conv";
 import { matmulKernels } from "./matmul";
 import { rememberOriginal } from "./heap";
+import { reduceKernels } from "./reduce";
 import { segmentKernels } from "./segment";
 
-export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels];
+export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels, ...reduceKernels];
 
 let registered = false;
 

@@ -62,7 +62,7 @@ const DEFAULTS: GanConfig = {
   batchSize: 256,
   latentDim: 2,
   prior: "normal",
-  hidden: 128,
+  hidden: 64,
   layers: 3,
   width: 64,
   loss: "nonSaturating",
@@ -80,8 +80,8 @@ const DEFAULTS: GanConfig = {
 /** Presets; "images" is DCGAN-small's training setup. */
 export const GAN_PRESETS: Record<string, Partial<GanConfig>> = {
   tiny: { batchSize: 32, hidden: 16, layers: 2, width: 8, latentDim: 8 },
-  points: {},
-  images: { batchSize: 64, latentDim: 64, lrD: 2e-4, lrG: 2e-4 },
+  points: { ema: 0.99 },
+  images: { batchSize: 64, latentDim: 64, lrD: 2e-4, lrG: 2e-4, ema: 0.999 },
   wgan: { loss: "wasserstein", penalty: "gp", penaltyWeight: 10, dSteps: 5, beta1: 0, beta2: 0.9, lrD: 1e-4, lrG: 1e-4 },
 };
 
@@ -107,12 +107,24 @@ export class Gan extends Model<GanConfig> {
   private readonly fixedNoise: tf.Tensor;
   private readonly frames: { rgba: Uint8Array; width: number; height: number; step: number }[] = [];
   private readonly isImage: boolean;
+  /** Points are standardised per axis for the networks (mean 0, std 1) and mapped back for samples. */
+  private readonly center: tf.Tensor | null;
+  private readonly scale: tf.Tensor | null;
 
   constructor(config: GanConfig, data: Dataset, loss: GanLoss) {
     super(config, data);
     this.isImage = data.kind === "images";
     if (data.kind === "text") throw new Error("lab.gan() trains on points or images; for text use lab.transformer().");
     this.lossFn = loss;
+    if (this.isImage) {
+      this.center = null;
+      this.scale = null;
+    } else {
+      const { mean, variance } = tf.moments(data.x, 0);
+      this.center = tf.keep(mean);
+      this.scale = tf.keep(tf.sqrt(tf.add(variance, 1e-8)));
+      variance.dispose();
+    }
     const init = this.rng.fork("init");
     const [, h, , c] = data.x.shape;
     const make = (r: Rng) =>
@@ -148,14 +160,14 @@ export class Gan extends Model<GanConfig> {
     return this.config.prior === "uniform" ? r.uniform([n, this.config.latentDim], -1, 1) : r.normal([n, this.config.latentDim]);
   }
 
-  /** Data space → model space (images: [0, 1] → [−1, 1]). */
+  /** Data space → model space (images: [0, 1] → [−1, 1]; points: standardised). */
   private toModel(x: tf.Tensor): tf.Tensor {
-    return this.isImage ? tf.sub(tf.mul(x, 2), 1) : x;
+    return this.isImage ? tf.sub(tf.mul(x, 2), 1) : tf.div(tf.sub(x, this.center as tf.Tensor), this.scale as tf.Tensor);
   }
 
   /** Model space → data space. */
   private toData(x: tf.Tensor): tf.Tensor {
-    return this.isImage ? tf.div(tf.add(x, 1), 2) : x;
+    return this.isImage ? tf.div(tf.add(x, 1), 2) : tf.add(tf.mul(x, this.scale as tf.Tensor), this.center as tf.Tensor);
   }
 
   protected trainStep(what = "both"): Losses {
@@ -175,8 +187,7 @@ export class Gan extends Model<GanConfig> {
     const mix = this.config.penalty === "gp" ? this.penaltyRng.uniform([n]) : null;
     const real = tf.tidy(() => this.toModel(batch.x));
     const fake = tf.tidy(() => this.G.apply(z, { training: true }));
-    tf.dispose([batch.labels, z].filter(Boolean) as tf.Tensor[]);
-    if (real !== batch.x) batch.x.dispose(); // points are used as they are
+    tf.dispose([batch.x, batch.labels, z].filter(Boolean) as tf.Tensor[]);
     const D = (x: tf.Tensor) => this.D.apply(x, { training: true });
     try {
       const dVars = [...this.D.variables().values()];
@@ -281,7 +292,7 @@ export class Gan extends Model<GanConfig> {
     // Numbers only inside tidy (returning a chart from tidy would make tfjs walk every array).
     tf.tidy(() => {
       real = this.data.sample(Math.min(n, this.data.size), makeRng(this.stepCount).fork("view")).dataSync() as Float32Array;
-      fake = this.sampler.apply(this.fixedNoise.slice(0, Math.min(n, this.fixedNoise.shape[0]))).dataSync() as Float32Array;
+      fake = this.toData(this.sampler.apply(this.fixedNoise.slice(0, Math.min(n, this.fixedNoise.shape[0])))).dataSync() as Float32Array;
       // D's belief on a grid.
       const grid = new Float32Array(2 * res * res);
       for (let r = 0; r < res; r++) {
@@ -290,7 +301,7 @@ export class Gan extends Model<GanConfig> {
           grid[2 * (r * res + c) + 1] = box.y[0] + ((r + 0.5) / res) * (box.y[1] - box.y[0]);
         }
       }
-      prob = tf.sigmoid(this.D.apply(tf.tensor2d(grid, [res * res, 2]))).dataSync() as Float32Array;
+      prob = tf.sigmoid(this.D.apply(this.toModel(tf.tensor2d(grid, [res * res, 2])))).dataSync() as Float32Array;
       // G's manifold over the first two latent dimensions.
       const span = this.config.prior === "uniform" ? 1 : 2;
       const dim = this.config.latentDim;
@@ -301,11 +312,11 @@ export class Gan extends Model<GanConfig> {
           if (dim > 1) lat[(r * k + c) * dim + 1] = -span + (2 * span * r) / (k - 1);
         }
       }
-      manifold = this.sampler.apply(tf.tensor2d(lat, [k * k, dim])).dataSync() as Float32Array;
+      manifold = this.toData(this.sampler.apply(tf.tensor2d(lat, [k * k, dim]))).dataSync() as Float32Array;
       // Where the generator's loss pushes the first 60 generated samples: −∂g/∂x.
       const m = Math.min(60, fake.length / 2);
       const pts = tf.tensor2d(fake.slice(0, 2 * m), [m, 2]);
-      grad = tf.grad((x: tf.Tensor) => this.lossFn({ realLogits: tf.zeros([m, 1]), fakeLogits: this.D.apply(x) }).g)(pts).dataSync() as Float32Array;
+      grad = tf.grad((x: tf.Tensor) => this.lossFn({ realLogits: tf.zeros([m, 1]), fakeLogits: this.D.apply(this.toModel(x)) }).g)(pts).dataSync() as Float32Array;
     });
     const z2d: number[][] = [];
     for (let r = 0; r < res; r++) z2d.push(Array.from(prob.subarray(r * res, (r + 1) * res)));
@@ -359,7 +370,7 @@ export class Gan extends Model<GanConfig> {
   }
 
   override dispose(): void {
-    this.fixedNoise.dispose();
+    tf.dispose([this.fixedNoise, ...(this.center ? [this.center, this.scale as tf.Tensor] : [])]);
     super.dispose();
   }
 
