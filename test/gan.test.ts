@@ -148,8 +148,10 @@ describe("lab.gan", () => {
   it("shows the GAN Lab view for 2-D data, and a GIF of image samples over training", async () => {
     const m = gan({ data: data.grid25({ n: 256 }), preset: "tiny", seed: 3 });
     await m.train({ steps: 2, live: false });
-    const b = toBundle(m.view2d());
-    const svg = String(b["image/svg+xml"]);
+    const view = m.view2d();
+    const b = toBundle(view);
+    assert.equal(Buffer.from(String(b["image/png"]), "base64").subarray(1, 4).toString(), "PNG");
+    const svg = view.svg();
     assert.ok(svg.includes("<image"), "the discriminator surface");
     assert.ok(svg.includes("marker-end"), "gradient arrows");
     assert.ok(svg.includes("G manifold"));

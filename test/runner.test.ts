@@ -57,6 +57,18 @@ describe("latentlab run", () => {
     session.close();
   });
 
+  it("lets a later cell use an earlier cell's variable in a shorthand property (tslab bug)", async () => {
+    const session = new Session(process.cwd());
+    const nb = notebook([
+      { source: "let seed = 3;\nlet x = 1;" },
+      { source: "const o = { seed, y: 2 };\nconst f = (a: { seed: number }) => a.seed;\n({ x = 5 } = { x: undefined });\n[o.seed, f({ seed }), x].join()" },
+    ]);
+    const { notebook: out, failed } = await runNotebook(session, nb);
+    assert.equal(failed, undefined, JSON.stringify(out.cells[1].outputs));
+    assert.equal((out.cells[1].outputs?.[0] as { data: Record<string, string> }).data["text/plain"], "'3,3,5'");
+    session.close();
+  });
+
   it("says clearly when a file is not a notebook", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ll-"));
     const bad = path.join(dir, "x.ipynb");

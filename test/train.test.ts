@@ -206,7 +206,9 @@ describe("dashboards, run cards, comparisons", () => {
     assert.ok(updates.every((u) => u.displayId === displays[0].displayId));
     const last = updates[updates.length - 1].data as Record<string, unknown>;
     assert.ok(last["application/vnd.plotly.v1+json"], "interactive chart");
-    assert.match(String(last["image/svg+xml"]), /^<svg/, "static picture");
+    assert.equal(Buffer.from(String(last["image/png"]), "base64").subarray(1, 4).toString(), "PNG", "the final frame carries a PNG");
+    const earlier = updates.slice(0, -1).concat(displays).map((u) => u.data as Record<string, unknown>);
+    assert.ok(earlier.every((d) => String(d["image/svg+xml"]).startsWith("<svg")), "frames in flight carry a cheap SVG");
     assert.match(String(last["text/plain"]), /gan: 40 of 40 steps/);
     m.dispose();
   });

@@ -15,6 +15,7 @@ import { createExecutor, Executor } from "tslab/dist/executor";
 import { printQuickInfo } from "tslab/dist/inspect";
 import { DisplayRequest, InterruptedError, MimeBundle, runtime } from "../display/runtime";
 import { toBundles } from "../display/show";
+import { expandShorthand } from "./shorthand";
 
 export interface CellError {
   ename: string;
@@ -124,7 +125,7 @@ export class Session {
     bridgeTslabDisplay((r) => this.events?.display(r));
 
     let ok = false;
-    const run = this.executor.execute(code);
+    const run = this.executor.execute(expandShorthand(code));
     this.running = run;
     try {
       ok = await run;

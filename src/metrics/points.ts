@@ -19,6 +19,8 @@ export interface ModeCoverage {
   reverseKL: number;
   /** High-quality samples per mode. */
   histogram: number[];
+  /** All samples per nearest mode, high quality or not (shows collapse even off the modes). */
+  nearest: number[];
   samples: number;
 }
 
@@ -27,6 +29,7 @@ export function modeCoverage(xy: ArrayLike<number>, modes: number[][], std: numb
   const n = Math.floor(xy.length / 2);
   const k = modes.length;
   const histogram = new Array(k).fill(0);
+  const nearest = new Array(k).fill(0);
   let hq = 0;
   const limit = 3 * std;
   for (let i = 0; i < n; i++) {
@@ -38,6 +41,7 @@ export function modeCoverage(xy: ArrayLike<number>, modes: number[][], std: numb
       const d = Math.hypot(x - modes[m][0], y - modes[m][1]);
       if (d < best) ((best = d), (at = m));
     }
+    if (at >= 0) nearest[at] += 1;
     if (best < limit) {
       hq += 1;
       histogram[at] += 1;
@@ -48,7 +52,7 @@ export function modeCoverage(xy: ArrayLike<number>, modes: number[][], std: numb
     reverseKL = 0;
     for (const c of histogram) if (c > 0) reverseKL += (c / hq) * Math.log((c / hq) * k);
   }
-  return { modesCaptured: histogram.filter((c) => c > 0).length, modes: k, highQuality: n ? hq / n : 0, reverseKL, histogram, samples: n };
+  return { modesCaptured: histogram.filter((c) => c > 0).length, modes: k, highQuality: n ? hq / n : 0, reverseKL, histogram, nearest, samples: n };
 }
 
 export interface HistogramDivergence {

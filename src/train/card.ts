@@ -11,6 +11,7 @@ import { version } from "../version";
 import { MimeBundle } from "../display/runtime";
 import { mime } from "../display/show";
 import { Figure, LineTrace, palette, toPlotlyRow, toSvgRow } from "../views/figure";
+import { staticImage } from "../views/raster";
 import { History, Losses } from "./history";
 import type { Model } from "./model";
 
@@ -159,7 +160,7 @@ export class Comparison {
     const html = `<table><tr>${header.map((h) => `<th>${h}</th>`).join("")}</tr>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("")}</table>`;
     const text = [header, ...rows].map((r) => r.map((c) => c.padEnd(14)).join(" ")).join("\n");
     return [
-      { "application/vnd.plotly.v1+json": toPlotlyRow(figs), "image/svg+xml": toSvgRow(figs), "text/plain": `loss curves of ${this.runs.length} runs` },
+      { "application/vnd.plotly.v1+json": toPlotlyRow(figs), ...staticImage(toSvgRow(figs)), "text/plain": `loss curves of ${this.runs.length} runs` },
       { "text/html": html, "text/plain": text },
     ];
   }

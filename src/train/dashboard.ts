@@ -10,6 +10,7 @@ import { MimeBundle } from "../display/runtime";
 import { Live, live, mime } from "../display/show";
 import { Figure, LineTrace, palette, toPlotlyRow, toSvgRow } from "../views/figure";
 import { ImageGrid } from "../views/images";
+import { staticImage } from "../views/raster";
 import { History } from "./history";
 
 /** The parts of a model the dashboard reads. */
@@ -60,12 +61,16 @@ export function previewFigure(preview: unknown): Figure | null {
   return null;
 }
 
-/** A loss chart and a preview side by side, as one displayable bundle. */
-export function dashboardBundle(history: History, preview: Figure | null, status: string): MimeBundle {
+/**
+ * A loss chart and a preview side by side, as one displayable bundle. Frames in flight carry
+ * SVG (cheap to make); the final frame, the one a saved notebook keeps, carries a PNG.
+ */
+export function dashboardBundle(history: History, preview: Figure | null, status: string, final = true): MimeBundle {
   const figs = [lossFigure(history), ...(preview ? [preview] : [])];
+  const svg = toSvgRow(figs, status);
   return {
     "application/vnd.plotly.v1+json": toPlotlyRow(figs, status),
-    "image/svg+xml": toSvgRow(figs, status),
+    ...(final ? staticImage(svg) : { "image/svg+xml": svg }),
     "text/plain": status,
   };
 }
@@ -134,7 +139,7 @@ export class Dashboard {
       this.panelStep = this.model.stepCount;
       this.wantPanel = false;
     }
-    const bundle = dashboardBundle(this.model.history, this.panel, this.status(final));
+    const bundle = dashboardBundle(this.model.history, this.panel, this.status(final), final);
     this.stats.frames += 1;
     this.stats.renderMs += performance.now() - t0;
     return { [mime]: () => bundle };

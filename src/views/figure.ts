@@ -9,6 +9,7 @@
 import { mime } from "../display/show";
 import { MimeBundle } from "../display/runtime";
 import { encodePng, pngDataUrl } from "./png";
+import { staticImage } from "./raster";
 
 export interface LineTrace {
   type: "line";
@@ -336,6 +337,8 @@ export function toSvg(fig: Figure, heatmapPng?: (t: HeatmapTrace) => string): st
   // Legend.
   const named = fig.traces.map((t, i) => ({ t, i })).filter(({ t }) => t.name && t.type !== "heatmap" && t.type !== "image");
   if ((fig.showLegend ?? named.length > 1) && named.length > 0) {
+    const boxW = 12 + 7 * Math.max(...named.map(({ t }) => (t.name as string).length)) + 14;
+    out.push(`<rect x="${m.l + pw - 124}" y="${m.t + 2}" width="${boxW}" height="${named.length * 15 + 6}" fill="white" opacity="0.8"/>`);
     named.forEach(({ t, i }, row) => {
       const color = (t as { color?: string }).color ?? palette[i % palette.length];
       const ly = m.t + 12 + row * 15;
@@ -410,16 +413,21 @@ export function colorAt(c: [string, string, string], t: number): [number, number
   return u < 0.5 ? lerpColor(c[0], c[1], u * 2) : lerpColor(c[1], c[2], (u - 0.5) * 2);
 }
 
-/** A figure that displays itself: plotly JSON for interactive front ends, SVG everywhere else. */
+/** A figure that displays itself: plotly JSON for interactive front ends, a PNG everywhere else. */
 export class Chart {
   constructor(readonly figure: Figure, private readonly summary = "") {}
 
   [mime](): MimeBundle {
     return {
       "application/vnd.plotly.v1+json": toPlotly(this.figure),
-      "image/svg+xml": toSvg(this.figure, heatmapDataUrl),
+      ...staticImage(this.svg()),
       "text/plain": this.summary || `Chart${this.figure.title ? `: ${this.figure.title}` : ""} (${this.figure.traces.length} traces)`,
     };
+  }
+
+  /** The static picture as SVG. */
+  svg(): string {
+    return toSvg(this.figure, heatmapDataUrl);
   }
 }
 

@@ -229,10 +229,15 @@ export class Gan extends Model<GanConfig> {
     }
   }
 
-  /** Gema ← ema·Gema + (1 − ema)·G, and its batch-norm statistics follow G's. */
+  /**
+   * Gema ← d·Gema + (1 − d)·G, with d = min(ema, (1 + t) / (10 + t)) after t generator updates,
+   * so the average follows G closely at first (as TensorFlow's ExponentialMovingAverage does
+   * with num_updates); its batch-norm statistics follow G's.
+   */
   private updateEma(): void {
     if (!this.Gema) return;
-    const decay = this.config.ema;
+    const t = this.optG.iterations; // generator updates so far (restored with the optimizer's state)
+    const decay = Math.min(this.config.ema, (1 + t) / (10 + t));
     const src = [...this.G.variables().values(), ...this.G.state().values()];
     const dst = [...this.Gema.variables().values(), ...this.Gema.state().values()];
     tf.tidy(() => dst.forEach((v, i) => v.assign(i < this.G.variables().size ? tf.add(tf.mul(v, decay), tf.mul(src[i], 1 - decay)) : src[i])));
@@ -358,7 +363,7 @@ export class Gan extends Model<GanConfig> {
     const { kl, js } = gridDivergence(real, fake);
     const coverage = this.data.modes
       ? modeCoverage(fake, this.data.modes, this.data.modeStd as number)
-      : { modesCaptured: NaN, modes: 0, highQuality: NaN, reverseKL: NaN, histogram: [], samples: n };
+      : { modesCaptured: NaN, modes: 0, highQuality: NaN, reverseKL: NaN, histogram: [], nearest: [], samples: n };
     if (this.data.modes) {
       this.recordMetric("modesCaptured", coverage.modesCaptured);
       this.recordMetric("highQuality", coverage.highQuality);
