@@ -211,7 +211,8 @@ export class Dataset {
   /** One line for run cards and summaries. */
   describe(): string {
     const labels = this.classes ? `, ${this.classes.length} classes` : "";
-    return `${this.name}: ${this.size} ${this.kind} of shape [${this.sampleShape}] in [${this.range}]${labels} (${this.source})`;
+    const range = this.range.map((v) => Number(v.toPrecision(4))).join(", ");
+    return `${this.name}: ${this.size} ${this.kind} of shape [${this.sampleShape}] in [${range}]${labels} (${this.source})`;
   }
 
   [mime](): MimeBundle {

@@ -97,7 +97,9 @@ export function start(args: string[]): number {
   }
   const notebooks = path.join(PACKAGE_ROOT, "notebooks");
   log(`starting Jupyter ${app === "lab" ? "Lab" : "Notebook"} on ${notebooks}`);
-  const child = spawn(jupyter[0], [...jupyter.slice(1), app, `--notebook-dir=${notebooks}`, ...args], { stdio: "inherit" });
+  // Jupyter refuses to run as root unless told; containers often run as root.
+  const root = typeof process.getuid === "function" && process.getuid() === 0 && !args.includes("--allow-root") ? ["--allow-root"] : [];
+  const child = spawn(jupyter[0], [...jupyter.slice(1), app, `--notebook-dir=${notebooks}`, ...root, ...args], { stdio: "inherit" });
   child.on("exit", (code) => process.exit(code ?? 0));
   process.on("SIGINT", () => child.kill("SIGINT"));
   return -1; // still running

@@ -35,6 +35,7 @@ export interface TrainOptions {
   every?: number;
 }
 
+/** What `train()` returns: plain numbers, shown as one line in a notebook. */
 export interface TrainSummary {
   steps: number;
   /** Seconds inside training steps. */
@@ -189,7 +190,7 @@ export abstract class Model<C extends BaseConfig = BaseConfig> {
     }
     const seconds = this.trainSeconds - start.seconds;
     const wallSeconds = (performance.now() - start.wall) / 1000;
-    return {
+    const summary: TrainSummary = {
       steps: done,
       seconds,
       wallSeconds,
@@ -197,6 +198,7 @@ export abstract class Model<C extends BaseConfig = BaseConfig> {
       losses: this.history.recentMean(Math.min(50, done)),
       dashboard: dashboard ? { ...dashboard.stats } : undefined,
     };
+    return Object.defineProperty(summary, mime, { value: () => summaryBundle(this, summary), enumerable: false });
   }
 
   private stepsFor(options: TrainOptions): number {
@@ -276,7 +278,7 @@ export abstract class Model<C extends BaseConfig = BaseConfig> {
   dispose(): void {
     if (this.disposed) return;
     for (const net of Object.values(this.networks())) net.dispose();
-    for (const v of this.extraVariables().values()) v.dispose();
+    for (const v of this.extraVariables().values()) if (!v.isDisposed) v.dispose();
     for (const opt of Object.values(this.optimizers())) opt.dispose();
     this.disposed = true;
   }
@@ -303,6 +305,14 @@ export abstract class Model<C extends BaseConfig = BaseConfig> {
       "text/plain": this.describe(),
     };
   }
+}
+
+function summaryBundle(model: Model, s: TrainSummary): MimeBundle {
+  const dash = s.dashboard ? ` · dashboard ${((100 * (s.dashboard.renderMs + s.dashboard.previewMs)) / 1000 / Math.max(s.wallSeconds, 1e-9)).toFixed(1)}% of the time` : "";
+  const text =
+    `trained ${s.steps} steps in ${s.wallSeconds.toFixed(1)} s (${s.stepsPerSecond.toFixed(1)} steps/s), now at step ${model.stepCount}` +
+    ` · mean of the last ${Math.min(50, s.steps)}: ${formatLosses(s.losses)}${dash}`;
+  return { "text/plain": text };
 }
 
 export function formatLosses(l: Losses): string {

@@ -126,40 +126,35 @@ class LiveKernelTests(unittest.TestCase):
     def test_interrupt_stops_training_at_a_step_boundary(self):
         setup = (
             'import * as lab from "latentlab";\n'
-            'import * as tf from "@tensorflow/tfjs";\n'
-            'const r = lab.rng(0);\n'
-            'const net = lab.nn.sequential("net", [lab.nn.dense("a", { inputs: 64, units: 256, activation: "relu", rng: r }), lab.nn.dense("b", { inputs: 256, units: 64, rng: r })]);\n'
-            'const x = r.normal([256, 64]);\n'
-            'const opt = tf.train.adam(1e-3);\n'
-            'let steps = 0;\n'
-            'const trainStep = () => { const l = opt.minimize(() => tf.losses.meanSquaredError(x, net.apply(x)) as tf.Scalar, true) as tf.Scalar; l.dispose(); steps++; };\n'
-            'async function train(n: number) { for (let i = 0; i < n; i++) { if (lab.interrupted()) throw new Error(`Interrupted after step ${steps}`); trainStep(); await new Promise((r) => setImmediate(r)); } }\n'
-            'const weights = () => Array.from((net.variables().get("net/a/kernel") as tf.Variable).dataSync().slice(0, 4));'
+            "const model = lab.gan({ data: lab.data.ring8({ n: 2048 }), seed: 0 });\n"
+            'const weights = () => Array.from(model.G.variables().get("G/fc0/kernel")!.dataSync().slice(0, 4));\n'
+            "await model.train({ steps: 5, live: false }); model.stepCount"
         )
         reply, _ = run_cell(self.kc, setup)
         self.assertEqual(reply["content"]["status"], "ok", reply["content"])
-        msg_id = self.kc.execute("await train(1_000_000);")
+        msg_id = self.kc.execute("await model.train({ steps: 1_000_000, live: true });")
         time.sleep(3)
         t0 = time.time()
-        self.km.interrupt_kernel()
+        self.km.interrupt_kernel()  # SIGINT, as Jupyter's stop button sends
         reply = self.kc.get_shell_msg(timeout=30)
         while reply["parent_header"].get("msg_id") != msg_id:
             reply = self.kc.get_shell_msg(timeout=30)
         stopped_after = time.time() - t0
         self.assertEqual(reply["content"]["status"], "error")
         self.assertEqual(reply["content"]["ename"], "Interrupted")
+        self.assertIn("keeps its weights, optimizer state and history", reply["content"]["evalue"])
         self.assertLess(stopped_after, 2.0, "stopped at the next step boundary, not after the grace period")
-        _, msgs = run_cell(self.kc, "JSON.stringify([steps, weights()])")
-        steps1, w1 = json.loads(eval(text_result(msgs)))
-        self.assertGreater(steps1, 0)
+        _, msgs = run_cell(self.kc, "JSON.stringify([model.stepCount, model.history.length, weights()])")
+        steps1, history1, w1 = json.loads(eval(text_result(msgs)))
+        self.assertGreater(steps1, 5)
+        self.assertEqual(history1, steps1, "every step that ran is in the history; none ran half")
         time.sleep(1)
-        _, msgs = run_cell(self.kc, "JSON.stringify([steps, weights()])")
+        _, msgs = run_cell(self.kc, "JSON.stringify([model.stepCount, weights()])")
         steps2, w2 = json.loads(eval(text_result(msgs)))
         self.assertEqual(steps2, steps1, "the loop is not running in the background")
         self.assertEqual(w2, w1, "the weights are as the last step left them")
-        reply, _ = run_cell(self.kc, "await train(3); steps")
+        reply, msgs = run_cell(self.kc, "await model.train({ steps: 3, live: false }); model.stepCount")
         self.assertEqual(reply["content"]["status"], "ok")
-        _, msgs = run_cell(self.kc, "steps")
         self.assertEqual(int(text_result(msgs)), steps1 + 3, "training continues from where it stopped")
 
 

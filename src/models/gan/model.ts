@@ -144,7 +144,15 @@ export class Gan extends Model<GanConfig> {
   }
 
   networks(): Record<string, Module> {
-    return this.Gema ? { G: this.G, D: this.D, Gema: this.Gema } : { G: this.G, D: this.D };
+    return { G: this.G, D: this.D };
+  }
+
+  /** The EMA copy of G is saved with the model but is not a network of its own. */
+  protected override extraVariables(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    if (!this.Gema) return out;
+    for (const [k, v] of [...this.Gema.variables(), ...this.Gema.state()]) out.set(`ema/${k}`, v);
+    return out;
   }
 
   protected optimizers(): Record<string, tf.Optimizer> {
