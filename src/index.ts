@@ -42,6 +42,13 @@ export { gan } from "./models/gan";
 export type { Gan, GanConfig, GanOptions, GanLoss, GanLossInputs, GanLosses } from "./models/gan";
 export * as ganLosses from "./models/gan/losses";
 
+export { vae } from "./models/vae";
+export type { Vae, VaeConfig, VaeOptions, VaeObjective, VaeLossInputs, VaeLosses, VaeEvaluation } from "./models/vae";
+export * as vaeLosses from "./models/vae/losses";
+
+// The latent-space toolkit.
+export * as latent from "./views/latent";
+
 // Metrics.
 export * as metrics from "./metrics";
 
