@@ -46,11 +46,17 @@ export { vae } from "./models/vae";
 export type { Vae, VaeConfig, VaeOptions, VaeObjective, VaeLossInputs, VaeLosses, VaeEvaluation } from "./models/vae";
 export * as vaeLosses from "./models/vae/losses";
 
+export { diffusion } from "./models/diffusion";
+export type { Diffusion, DiffusionConfig, DiffusionOptions, SampleOptions, Schedule, SamplerSpec, Trajectory } from "./models/diffusion";
+export { schedules, samplers } from "./models/diffusion";
+export * as diffusionParts from "./models/diffusion";
+
 // The latent-space toolkit.
 export * as latent from "./views/latent";
 
 // Metrics.
 export * as metrics from "./metrics";
+export { evaluate } from "./metrics/evaluate";
 
 // Networks.
 export * as nn from "./nn";

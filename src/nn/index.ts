@@ -1,7 +1,7 @@
 /** Networks: layers with seeded initialisation, composed with `sequential`. */
 import { Module, Sequential } from "./module";
 
-export type { Module, ApplyOptions } from "./module";
+export type { Module, ApplyOptions, Parameters } from "./module";
 export { countParams } from "./module";
 export {
   activate,

@@ -13,17 +13,21 @@ export interface ApplyOptions {
   training?: boolean;
 }
 
-export interface Module {
-  /** A short name, unique among its siblings, used in checkpoint paths. */
-  readonly name: string;
-  /** Maps [batch, ...] to [batch, ...]. Call inside tf.tidy or dispose the result. */
-  apply(x: tf.Tensor, options?: ApplyOptions): tf.Tensor;
+/** Anything that owns named variables: a Module, or a network with several inputs. */
+export interface Parameters {
   /** Trainable variables by path ("dense0/kernel"). */
   variables(): Map<string, tf.Variable>;
   /** Non-trainable saved state by path ("bn0/movingMean"). */
   state(): Map<string, tf.Variable>;
   /** Frees every variable. */
   dispose(): void;
+}
+
+export interface Module extends Parameters {
+  /** A short name, unique among its siblings, used in checkpoint paths. */
+  readonly name: string;
+  /** Maps [batch, ...] to [batch, ...]. Call inside tf.tidy or dispose the result. */
+  apply(x: tf.Tensor, options?: ApplyOptions): tf.Tensor;
 }
 
 /** A Module made of named variables and an apply function. */
@@ -93,7 +97,7 @@ export class Sequential implements Module {
 }
 
 /** Number of trainable scalars in a module. */
-export function countParams(m: Module): number {
+export function countParams(m: Parameters): number {
   let n = 0;
   for (const v of m.variables().values()) n += v.size;
   return n;

@@ -96,7 +96,8 @@ export class FusedAdam extends tf.Optimizer {
   private v: Slot[] = [];
 
   constructor(
-    readonly learningRate: number,
+    /** May be changed between steps (a schedule). */
+    public learningRate: number,
     readonly beta1 = 0.9,
     readonly beta2 = 0.999,
     readonly epsilon = 1e-7,

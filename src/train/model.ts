@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Dataset } from "../data/dataset";
 import { InterruptedError, MimeBundle, runtime } from "../display/runtime";
 import { mime } from "../display/show";
-import { Module, countParams } from "../nn/module";
+import { Parameters, countParams } from "../nn/module";
 import { Rng, rng as makeRng } from "../random/rng";
 import { Card, runCard } from "./card";
 import { saveModel } from "./checkpoint";
@@ -106,7 +106,7 @@ export abstract class Model<C extends BaseConfig = BaseConfig> {
   /** One training step (one or more optimizer updates); returns named losses. */
   protected abstract trainStep(what?: string): Losses;
   /** The model's networks by name. */
-  abstract networks(): Record<string, Module>;
+  abstract networks(): Record<string, Parameters>;
   /** The optimizers by name (their state is checkpointed). */
   protected abstract optimizers(): Record<string, tf.Optimizer>;
   /** Random streams the model draws from during training, by name (checkpointed). */

@@ -1,0 +1,11 @@
+export { diffusion, Diffusion, DIFFUSION_PRESETS } from "./model";
+export type { DiffusionConfig, DiffusionOptions, SampleOptions } from "./model";
+export { schedules, linear, cosine, sigmoid, fromBetas, scheduleChart } from "./schedules";
+export type { Schedule, ScheduleName } from "./schedules";
+export { samplers, ddpm, ddim, euler, ddimStep, ddpmStep, eulerStep, timesteps, sampleLoop } from "./samplers";
+export type { SamplerSpec, LoopInputs } from "./samplers";
+export { addNoise, interpolateFlow, objectives, toX0Eps, target } from "./process";
+export type { Objective, ObjectiveInputs } from "./process";
+export { mlpDenoiser, unet, timeEmbedding } from "./denoisers";
+export type { Denoiser } from "./denoisers";
+export { Trajectory } from "./trajectory";
