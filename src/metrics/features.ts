@@ -4,7 +4,8 @@
  * with the held-out accuracy they reached. Inception features mean nothing on 28×28 digits (the
  * FID authors say so); a network that knows digits does.
  *
- *   28×28×1 → conv 32 k3 → conv 64 k3 s2 → conv 64 k3 s2 → dense 128 (the features) → dense 10
+ *   28×28×1 → conv 32 k3 → conv 64 k3 s2 → conv 64 k3 s2 → dropout 0.3 → dense 128 (the features)
+ *   → dropout 0.3 → dense 10
  *
  * `npm run train:features` re-creates the weights (src/metrics/train-features.ts).
  */
@@ -26,9 +27,10 @@ export function buildClassifier(rng: Rng): { features: Module; head: Module } {
     nn.conv2d("conv1", { inputs: 32, filters: 64, kernel: 3, stride: 2, activation: "relu", rng }),
     nn.conv2d("conv2", { inputs: 64, filters: 64, kernel: 3, stride: 2, activation: "relu", rng }),
     nn.flatten("flat"),
+    nn.dropout("drop0", { rate: 0.3, rng }),
     nn.dense("fc", { inputs: 7 * 7 * 64, units: FEATURE_DIM, activation: "relu", rng }),
   ]);
-  const head = nn.sequential("head", [nn.dense("logits", { inputs: FEATURE_DIM, units: 10, rng })]);
+  const head = nn.sequential("head", [nn.dropout("drop1", { rate: 0.3, rng }), nn.dense("logits", { inputs: FEATURE_DIM, units: 10, rng })]);
   return { features, head };
 }
 

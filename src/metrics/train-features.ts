@@ -6,7 +6,8 @@
  *
  * MNIST: the 8,500-digit train split, judged on the 1,500-digit test split. Fashion-MNIST: 20,000
  * of the 60,000 training images, judged on the 10,000 test images. Adam 1e-3 with a step decay,
- * batch 64, each image shifted at random by up to 2 pixels. Seeded: a re-run on the same backend re-creates
+ * batch 64, dropout 0.3, each image shifted at random by up to 2 pixels; the saved weights are a
+ * moving average (decay 0.998) of the trained ones. Seeded: a re-run on the same backend re-creates
  * the same weights.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -59,7 +60,10 @@ async function trainOne(set: FeatureSet, dir: string): Promise<FeatureCard> {
   const r = makeRng(seed).fork(`features-${set}`);
   const { features, head } = buildClassifier(r.fork("init"));
   const vars = [...features.variables().values(), ...head.variables().values()];
-  const forward = (x: tf.Tensor) => head.apply(features.apply(x));
+  const forward = (x: tf.Tensor, training = false) => head.apply(features.apply(x, { training }), { training });
+  // A moving average of the weights (Polyak averaging) is what gets evaluated and saved.
+  const average = vars.map((v) => tf.variable(v.clone(), false));
+  const swap = () => vars.forEach((v, i) => tf.tidy(() => { const w = v.clone(); v.assign(average[i]); average[i].assign(w); }));
   const batch = 64;
   const steps = Math.floor(train.size / batch);
   const shifts = r.fork("shift");
@@ -73,14 +77,20 @@ async function trainOne(set: FeatureSet, dir: string): Promise<FeatureCard> {
       const out = tf.tidy(() => {
         const x = shifted(b.x, offsets);
         const y = tf.oneHot(b.labels as tf.Tensor1D, 10);
-        return opt.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(x)) as tf.Scalar, true, vars) as tf.Scalar;
+        return opt.minimize(() => tf.losses.softmaxCrossEntropy(y, forward(x, true)) as tf.Scalar, true, vars) as tf.Scalar;
       });
+      tf.tidy(() => vars.forEach((v, i) => average[i].assign(tf.add(tf.mul(average[i], 0.998), tf.mul(v, 0.002)))));
       loss += out.dataSync()[0] / steps;
       out.dispose();
     }
-    process.stdout.write(`${set} epoch ${epoch + 1}/${epochs}: loss ${loss.toFixed(4)}, test accuracy ${(100 * accuracy(forward, test)).toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+    swap();
+    const averaged = accuracy(forward, test);
+    swap();
+    process.stdout.write(`${set} epoch ${epoch + 1}/${epochs}: loss ${loss.toFixed(4)}, test accuracy ${(100 * accuracy(forward, test)).toFixed(2)}%, averaged weights ${(100 * averaged).toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
   }
   opt.dispose();
+  swap(); // keep the averaged weights
+  tf.dispose(average);
   const acc = accuracy(forward, test);
   // Weights: float32 back to back; the card records names, shapes and offsets.
   const entries: FeatureCard["variables"] = [];

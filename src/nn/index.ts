@@ -10,6 +10,7 @@ export {
   conv2d,
   conv2dTranspose,
   dense,
+  dropout,
   embedding,
   flatten,
   layerNorm,

@@ -302,3 +302,14 @@ export function reshape(name: string, shape: number[]): Module {
 export function flatten(name: string): Module {
   return new Leaf(name, {}, (x) => tf.reshape(x, [x.shape[0], -1]));
 }
+
+/**
+ * Dropout (Srivastava et al. 2014): in training, zeroes each value with probability `rate` and
+ * scales the rest by 1/(1 − rate); otherwise the identity. Masks come from `rng`, one fresh tfjs
+ * seed per call, so a run is reproducible from its seed.
+ */
+export function dropout(name: string, o: { rate: number; rng: Rng }): Module {
+  if (!(o.rate >= 0 && o.rate < 1)) throw new Error(`dropout("${name}").rate must be in [0, 1), got ${o.rate}.`);
+  const r = o.rng.fork(name);
+  return new Leaf(name, {}, (x, training) => (training && o.rate > 0 ? tf.dropout(x, o.rate, undefined, r.seed()) : x));
+}

@@ -103,6 +103,8 @@ export class Diffusion extends Model<DiffusionConfig> {
   private readonly isImage: boolean;
   private readonly center: tf.Tensor | null;
   private readonly scale: tf.Tensor | null;
+  /** Bound on |x̂₀| in model space while sampling: 1 for images, the data's extent for points. */
+  private readonly clipX0: number;
 
   constructor(config: DiffusionConfig, data: Dataset, loss: ((inputs: ObjectiveInputs) => tf.Scalar) | null) {
     super(config, data);
@@ -124,11 +126,13 @@ export class Diffusion extends Model<DiffusionConfig> {
     if (this.isImage) {
       this.center = null;
       this.scale = null;
+      this.clipX0 = 1;
     } else {
       const { mean, variance } = tf.moments(data.x, 0);
       this.center = tf.keep(mean);
       this.scale = tf.keep(tf.sqrt(tf.add(variance, 1e-8)));
       variance.dispose();
+      this.clipX0 = tf.tidy(() => tf.max(tf.abs(this.toModel(data.x))).dataSync()[0]) * 1.1;
     }
   }
 
@@ -214,6 +218,7 @@ export class Diffusion extends Model<DiffusionConfig> {
       start: r.normal([n, ...this.data.sampleShape]),
       noise: (shape) => r.normal(shape),
       record,
+      clipX0: this.clipX0,
     });
     const out = tf.tidy(() => this.toData(x));
     x.dispose();

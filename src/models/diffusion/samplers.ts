@@ -108,6 +108,12 @@ export interface LoopInputs {
   noise: (shape: number[]) => tf.Tensor;
   /** Called after each step with its index, the step count, xₜ and x̂₀ (valid during the call). */
   record?: (i: number, total: number, xt: tf.Tensor, x0: tf.Tensor) => void;
+  /**
+   * Clip x̂₀ to [−c, c] before each update (DDPM clips images to [−1, 1]): at high noise x̂₀ =
+   * (xₜ − √(1−ᾱ)·ε̂)/√ᾱ divides small errors by a tiny √ᾱ, and a deterministic sampler carries
+   * them to the end. ε̂ is recomputed from the clipped x̂₀ so the two stay consistent.
+   */
+  clipX0?: number;
 }
 
 /** The sampling loop shared by every sampler: from x_T to x₀, one rule per step. */
@@ -121,7 +127,11 @@ export function sampleLoop(o: LoopInputs): tf.Tensor {
     const level = flow ? t : o.alphaBar[t - 1];
     const next = tf.tidy(() => {
       const pred = o.denoise(x, tf.fill([n], flow ? t : t / T));
-      const { x0, eps } = toX0Eps(o.predicts, pred, x, tf.fill([n], level));
+      let { x0, eps } = toX0Eps(o.predicts, pred, x, tf.fill([n], level));
+      if (o.clipX0 !== undefined && !flow) {
+        x0 = tf.clipByValue(x0, -o.clipX0, o.clipX0);
+        eps = tf.div(tf.sub(x, tf.mul(Math.sqrt(level), x0)), Math.sqrt(1 - level));
+      }
       let out: tf.Tensor;
       if (flow) out = eulerStep({ xt: x, velocity: pred, t, tPrev: prev });
       else {
