@@ -51,6 +51,9 @@ export type { Diffusion, DiffusionConfig, DiffusionOptions, SampleOptions, Sched
 export { schedules, samplers } from "./models/diffusion";
 export * as diffusionParts from "./models/diffusion";
 
+export { transformer } from "./models/transformer";
+export type { Transformer, TransformerConfig, TransformerOptions, GenerateOptions } from "./models/transformer";
+
 // The latent-space toolkit.
 export * as latent from "./views/latent";
 

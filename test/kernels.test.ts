@@ -95,6 +95,10 @@ describe("BatchMatMul on wasm (transposed, batched, broadcast)", () => {
     [[6, 20, 16], [16, 24], false, false],
     [[20, 16], [6, 16, 24], false, false],
     [[3, 2, 2], [3, 2, 2], false, true],
+    // Large enough per matrix for the per-matrix XNNPACK path (≥ 32³ multiply-adds, inner ≥ 16).
+    [[3, 40, 33], [3, 33, 36], false, false],
+    [[2, 2, 33, 40], [2, 2, 36, 33], true, true],
+    [[3, 40, 33], [33, 36], false, false],
   ];
   for (const [a, b, ta, tb] of cases) {
     it(`[${a}] x [${b}] transposeA ${ta} transposeB ${tb}`, async () => {

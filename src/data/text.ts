@@ -93,3 +93,30 @@ export function names(options: TextOptions = {}): Dataset {
     { loader: "names", options: { split, n, seed: options.seed ?? 0 } },
   );
 }
+
+/**
+ * Images as pixel strings, for the autoregressive model: each image resized to size×size,
+ * binarised at `threshold`, and written row by row as "0" (dark) and "1" (light) characters.
+ */
+export function pixelStrings(images: Dataset, options: { size?: number; threshold?: number; n?: number } = {}): Dataset {
+  if (images.kind !== "images") throw new Error(`pixelStrings() takes an image dataset, got ${images.kind}.`);
+  const size = options.size ?? 14;
+  const threshold = options.threshold ?? 0.5;
+  const n = checkCount(options.n, images.size, "pixelStrings()");
+  const values = tf.tidy(() => {
+    const x = images.x.slice(0, n);
+    const grey = x.shape[3] === 1 ? x : tf.mean(x, 3, true);
+    return tf.image.resizeBilinear(grey as tf.Tensor4D, [size, size]).dataSync();
+  });
+  const strings = Array.from({ length: n }, (_, i) => Array.from(values.subarray(i * size * size, (i + 1) * size * size), (v) => (v > threshold ? "1" : "0")).join(""));
+  return textDataset(`${images.name}-pixels-${size}`, strings, `${images.name} resized to ${size}×${size}, binarised at ${threshold}, as strings of 0/1`, vocabulary(["01"]));
+}
+
+/** Pixel strings back to images [n, size, size, 1] in [0, 1] (short strings are padded dark). */
+export function stringsToImages(strings: string[], size: number): tf.Tensor4D {
+  const out = new Float32Array(strings.length * size * size);
+  strings.forEach((s, i) => {
+    for (let k = 0; k < Math.min(s.length, size * size); k++) out[i * size * size + k] = s[k] === "1" ? 1 : 0;
+  });
+  return tf.tensor4d(out, [strings.length, size, size, 1]);
+}

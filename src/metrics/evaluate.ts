@@ -77,8 +77,9 @@ export class Evaluation {
 function heldOutFor(data: Dataset, options: EvaluateOptions, n: number): Dataset {
   if (options.test) return options.test;
   const loader = data.recipe?.loader;
-  if (loader === "mnist") return mnist({ split: "test" });
-  if (loader === "fashionMnist") return fashionMnist({ split: "test", n: Math.min(10_000, Math.max(n, 1000)), seed: 1 });
+  const size = (data.recipe?.options.size as number | undefined) ?? 28;
+  if (loader === "mnist") return mnist({ split: "test", size });
+  if (loader === "fashionMnist") return fashionMnist({ split: "test", n: Math.min(10_000, Math.max(n, 1000)), seed: 1, size });
   throw new Error(`evaluate() needs held-out images to compare with: pass { test } (a dataset like ${data.name}).`);
 }
 
@@ -92,20 +93,26 @@ function read(t: tf.Tensor): Float32Array {
   return v;
 }
 
+/** Images at another size are resized to the classifier's 28×28 (both sides, the same way). */
+function to28(x: tf.Tensor): tf.Tensor {
+  if (x.shape[1] === 28 && x.shape[2] === 28) return x;
+  const out = tf.tidy(() => tf.clipByValue(tf.image.resizeBilinear(x as tf.Tensor4D, [28, 28], true), 0, 1));
+  x.dispose();
+  return out;
+}
+
 function evaluateImages(model: Samples, data: Dataset, options: EvaluateOptions): Evaluation {
-  const [h, w, c] = data.sampleShape;
-  if (h !== 28 || w !== 28 || c !== 1) {
-    throw new Error(`Image metrics use a 28×28 grey classifier; ${data.name} has samples [${data.sampleShape}].`);
-  }
+  const c = data.sampleShape[2];
+  if (c !== 1) throw new Error(`Image metrics use a grey (1-channel) classifier; ${data.name} has samples [${data.sampleShape}].`);
   const test = heldOutFor(data, options, options.n ?? 1000);
   const n = Math.min(options.n ?? 1000, data.size, test.size);
   const r = makeRng(options.seed ?? 0).fork("evaluate");
   const set = featureSetFor(data);
   const { card } = featureNetwork(set);
   const d = 128;
-  const gen = model.sample({ n, seed: r.seed() });
-  const trainX = data.sample(n, r.fork("train"));
-  const testX = test.sample(n, r.fork("test"));
+  const gen = to28(model.sample({ n, seed: r.seed() }));
+  const trainX = to28(data.sample(n, r.fork("train")));
+  const testX = to28(test.sample(n, r.fork("test")));
   const fGen = read(featuresOf(gen, set));
   const fTrain = read(featuresOf(trainX, set));
   const fTest = read(featuresOf(testX, set));

@@ -42,8 +42,9 @@ export function lossFigure(history: History, title = "losses"): Figure {
   return { title, traces, xaxis: { title: "step" }, yaxis: { title: "loss" }, width: 520, height: 360, showLegend: true };
 }
 
-/** A preview as a figure panel: figures as they are, image grids as a picture. */
-export function previewFigure(preview: unknown): Figure | null {
+/** A preview as a figure panel: figures as they are, image grids as a picture, text as a caption. */
+export function previewFigure(preview: unknown): Figure | string | null {
+  if (typeof preview === "string") return preview;
   if (preview && typeof preview === "object" && "figure" in preview) return (preview as { figure: Figure }).figure;
   if (preview instanceof ImageGrid) {
     const scale = Math.min(1, 360 / preview.width, 320 / preview.height);
@@ -65,13 +66,14 @@ export function previewFigure(preview: unknown): Figure | null {
  * A loss chart and a preview side by side, as one displayable bundle. Frames in flight carry
  * SVG (cheap to make); the final frame, the one a saved notebook keeps, carries a PNG.
  */
-export function dashboardBundle(history: History, preview: Figure | null, status: string, final = true): MimeBundle {
-  const figs = [lossFigure(history), ...(preview ? [preview] : [])];
-  const svg = toSvgRow(figs, status);
+export function dashboardBundle(history: History, preview: Figure | string | null, status: string, final = true): MimeBundle {
+  const caption = typeof preview === "string" ? preview : undefined;
+  const figs = [lossFigure(history), ...(preview && typeof preview !== "string" ? [preview] : [])];
+  const svg = toSvgRow(figs, status, caption);
   return {
-    "application/vnd.plotly.v1+json": toPlotlyRow(figs, status),
+    "application/vnd.plotly.v1+json": toPlotlyRow(figs, caption ? `${status}<br>${caption}` : status),
     ...(final ? staticImage(svg) : { "image/svg+xml": svg }),
-    "text/plain": status,
+    "text/plain": caption ? `${status}\n${caption}` : status,
   };
 }
 
@@ -86,7 +88,7 @@ export class Dashboard {
   private readonly out: Live;
   private readonly started = performance.now();
   private readonly firstStep: number;
-  private panel: Figure | null = null;
+  private panel: Figure | string | null = null;
   private panelStep = -1;
   private wantPanel = true;
   private done = 0;

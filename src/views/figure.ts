@@ -379,8 +379,8 @@ export function toPlotlyRow(figs: Figure[], title?: string): { data: unknown[]; 
   return { data, layout };
 }
 
-/** Figures side by side as one SVG, under an optional title line. */
-export function toSvgRow(figs: Figure[], title?: string): string {
+/** Figures side by side as one SVG, under an optional title line and above an optional caption. */
+export function toSvgRow(figs: Figure[], title?: string, caption?: string): string {
   const parts = figs.map((f) => toSvg(f, heatmapDataUrl));
   const sizes = parts.map((p) => {
     const m = /width="(\d+)" height="(\d+)"/.exec(p);
@@ -388,7 +388,13 @@ export function toSvgRow(figs: Figure[], title?: string): string {
   });
   const top = title ? 24 : 0;
   const W = sizes.reduce((a, s) => a + s[0], 0);
-  const H = Math.max(...sizes.map((s) => s[1])) + top;
+  // Wrap the caption at about 7 px per character.
+  const lines: string[] = [];
+  for (const word of (caption ?? "").split(" ")) {
+    if (lines.length && (lines[lines.length - 1] + " " + word).length * 7 < W - 16) lines[lines.length - 1] += " " + word;
+    else if (word) lines.push(word);
+  }
+  const H = Math.max(...sizes.map((s) => s[1])) + top + lines.length * 16 + (lines.length ? 8 : 0);
   let x = 0;
   const body = parts.map((p, j) => {
     const placed = p.replace("<svg ", `<svg x="${x}" y="${top}" `);
@@ -396,7 +402,9 @@ export function toSvgRow(figs: Figure[], title?: string): string {
     return placed;
   });
   const head = title ? `<text x="8" y="17" font-family="sans-serif" font-size="13">${esc(title)}</text>` : "";
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect width="${W}" height="${H}" fill="white"/>${head}${body.join("")}</svg>`;
+  const base = Math.max(...sizes.map((s) => s[1])) + top;
+  const foot = lines.map((l, i) => `<text x="8" y="${base + 14 + 16 * i}" font-family="sans-serif" font-size="12">${esc(l)}</text>`).join("");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}"><rect width="${W}" height="${H}" fill="white"/>${head}${body.join("")}${foot}</svg>`;
 }
 
 export function zRange(t: HeatmapTrace): [number, number] {
