@@ -260,3 +260,12 @@ describe("datasets display themselves", () => {
     [pts, img, txt].forEach((d) => d.dispose());
   });
 });
+
+describe("figures", () => {
+  it("draw ranges at the numbers' precision without hanging (one loss value, twice)", async () => {
+    const { toSvg, niceTicks } = await import("../src/views/figure");
+    const svg = toSvg({ traces: [{ type: "line", x: [1], y: [3.610405445098877] }, { type: "line", x: [1], y: [3.6104054450988774] }] });
+    assert.match(svg, /^<svg/);
+    assert.ok(niceTicks(3.6104054450988770, 3.6104054450988774, 5).length <= 50);
+  });
+});

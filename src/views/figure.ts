@@ -184,7 +184,11 @@ export function niceTicks(lo: number, hi: number, n = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  // At most 50 ticks, and stop if the step is below the numbers' precision (v + step === v).
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9 && out.length < 50; v += step) {
+    out.push(Number(v.toPrecision(12)));
+    if (v + step === v) break;
+  }
   return out;
 }
 
@@ -219,7 +223,12 @@ function extent(fig: Figure, axis: "x" | "y"): [number, number] {
     }
   }
   if (!Number.isFinite(lo)) return [0, 1];
-  if (lo === hi) return [lo - 1, hi + 1];
+  // A range at the numbers' precision (one loss value drawn twice, say) gets a visible width.
+  if (hi - lo <= 1e-9 * Math.max(1, Math.abs(lo), Math.abs(hi))) {
+    const c = (lo + hi) / 2;
+    const d = Math.max(Math.abs(c) * 0.05, 1e-3);
+    return [c - d, c + d];
+  }
   const pad = (hi - lo) * 0.04;
   return [lo - pad, hi + pad];
 }

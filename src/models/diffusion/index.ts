@@ -1,6 +1,6 @@
 export { diffusion, Diffusion, DIFFUSION_PRESETS } from "./model";
 export type { DiffusionConfig, DiffusionOptions, SampleOptions } from "./model";
-export { schedules, linear, cosine, sigmoid, fromBetas, scheduleChart } from "./schedules";
+export { schedules, linear, cosine, sigmoid, fromBetas, scheduleChart, ScheduleTable } from "./schedules";
 export type { Schedule, ScheduleName } from "./schedules";
 export { samplers, ddpm, ddim, euler, ddimStep, ddpmStep, eulerStep, timesteps, sampleLoop } from "./samplers";
 export type { SamplerSpec, LoopInputs } from "./samplers";

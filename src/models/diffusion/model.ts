@@ -59,7 +59,7 @@ const DEFAULTS: DiffusionConfig = {
   widths: [32, 64],
   unetBlocks: 1,
   lr: 1e-3,
-  ema: 0.995,
+  ema: 0.999,
 };
 
 export const DIFFUSION_PRESETS: Record<string, Partial<DiffusionConfig>> = {
@@ -305,10 +305,10 @@ export class Diffusion extends Model<DiffusionConfig> {
       x.dispose();
       return g;
     }
-    const x = this.sample({ n: 1000, steps: 25, seed: 0 });
+    const x = this.sample({ n: 500, steps: 20, seed: 0 });
     const fake = x.dataSync();
     x.dispose();
-    const realT = this.data.sample(Math.min(1000, this.data.size), 1);
+    const realT = this.data.sample(Math.min(500, this.data.size), 1);
     const real = realT.dataSync();
     realT.dispose();
     const half = (a: ArrayLike<number>, k: number) => Float32Array.from({ length: a.length / 2 }, (_, i) => a[2 * i + k]);
@@ -316,7 +316,7 @@ export class Diffusion extends Model<DiffusionConfig> {
       title: `${this.data.name}, step ${this.stepCount}`,
       traces: [
         { type: "scatter", name: "data", x: half(real, 0), y: half(real, 1), color: palette[2], size: 3, opacity: 0.5 },
-        { type: "scatter", name: "samples (DDIM 25)", x: half(fake, 0), y: half(fake, 1), color: palette[4], size: 3 },
+        { type: "scatter", name: "samples (DDIM 20)", x: half(fake, 0), y: half(fake, 1), color: palette[4], size: 3 },
       ],
       square: true,
       width: 420,

@@ -33,18 +33,38 @@ function checkSteps(steps: unknown, where: string): number {
   return steps as number;
 }
 
+/** A schedule's tables, displayed as a chart of its signal and noise levels. */
+export class ScheduleTable implements Schedule {
+  readonly steps: number;
+  readonly alphas: Float64Array;
+  readonly alphaBar: Float64Array;
+  readonly signal: Float64Array;
+  readonly noise: Float64Array;
+  readonly logSnr: Float64Array;
+
+  constructor(
+    readonly name: string,
+    readonly betas: Float64Array,
+  ) {
+    const T = betas.length;
+    this.steps = T;
+    this.alphas = betas.map((b) => 1 - b);
+    this.alphaBar = new Float64Array(T);
+    let prod = 1;
+    for (let t = 0; t < T; t++) this.alphaBar[t] = prod *= this.alphas[t];
+    this.signal = this.alphaBar.map(Math.sqrt);
+    this.noise = this.alphaBar.map((a) => Math.sqrt(1 - a));
+    this.logSnr = this.alphaBar.map((a) => Math.log(a / (1 - a)));
+  }
+
+  [mime](): MimeBundle {
+    return scheduleChart(this)[mime]() as MimeBundle;
+  }
+}
+
 /** Fills every derived table from betas. */
-export function fromBetas(name: string, betas: Float64Array): Schedule & { [mime](): MimeBundle } {
-  const T = betas.length;
-  const alphas = betas.map((b) => 1 - b);
-  const alphaBar = new Float64Array(T);
-  let prod = 1;
-  for (let t = 0; t < T; t++) alphaBar[t] = prod *= alphas[t];
-  const signal = alphaBar.map(Math.sqrt);
-  const noise = alphaBar.map((a) => Math.sqrt(1 - a));
-  const logSnr = alphaBar.map((a) => Math.log(a / (1 - a)));
-  const s: Schedule = { name, steps: T, betas, alphas, alphaBar, signal, noise, logSnr };
-  return Object.assign(s, { [mime]: () => scheduleChart(s)[mime]() as MimeBundle });
+export function fromBetas(name: string, betas: Float64Array): ScheduleTable {
+  return new ScheduleTable(name, betas);
 }
 
 /** DDPM's linear schedule (Ho et al. 2020, §4): β from 10⁻⁴ to 0.02 over 1000 steps, scaled for other T. */
