@@ -43,3 +43,20 @@ describe("every notebook runs in quick mode", () => {
     });
   }
 });
+
+describe("the reproducible experiment", () => {
+  it("gives identical numbers on two runs with the same parameters", () => {
+    const file = path.join(NOTEBOOKS, "reproducible-experiment.ipynb");
+    const run = (i: number) => {
+      const target = path.join(out, `repro-${i}.ipynb`);
+      const r = spawnSync(process.execPath, [path.join(ROOT, "kernel", "cli.js"), "run", file, "--out", target, "-p", "quick=true", "-p", "seed=3"], { encoding: "utf8", timeout: 600_000 });
+      assert.equal(r.status, 0, r.stderr.slice(-2000));
+      const nb = JSON.parse(fs.readFileSync(target, "utf8"));
+      const cells = nb.cells.filter((c: { metadata: { tags?: string[] } }) => (c.metadata.tags ?? []).includes("deterministic"));
+      return JSON.stringify(cells.map((c: { outputs: Output[] }) => c.outputs));
+    };
+    const first = run(1);
+    assert.match(first, /test −ELBO: \d+\.\d{6} nats/);
+    assert.equal(run(2), first);
+  });
+});

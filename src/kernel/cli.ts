@@ -5,12 +5,14 @@
  *   latentlab install [--prefix DIR]     register the kernel with Jupyter (kernelspec "latentlab")
  *   latentlab run NB.ipynb [--out F] [-p name=value …] [--allow-errors]
  *                                        execute a notebook headless (no Jupyter or Python)
+ *   latentlab html NB.ipynb [--out F]    a self-contained HTML page (nbconvert) with interactive charts
  *   latentlab kernel CONNECTION_FILE     what Jupyter starts (not for people)
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ready } from "../backend/ready";
+import { exportHtml } from "./html";
 import { parseParameter, runFile } from "./runner";
 import { KernelServer } from "./server";
 import { Session, hostStderr } from "./session";
@@ -196,6 +198,25 @@ export async function main(argv: string[]): Promise<void> {
       case "run":
         code = await run(rest);
         break;
+      case "html": {
+        const jupyter = findJupyter();
+        if (!jupyter) {
+          log(GET_JUPYTER);
+          code = 1;
+          break;
+        }
+        const outAt = rest.indexOf("--out");
+        const out = outAt >= 0 ? rest[outAt + 1] : undefined;
+        const file = rest.find((a, i) => !a.startsWith("-") && (outAt < 0 || i !== outAt + 1));
+        if (!file) {
+          log("usage: latentlab html NOTEBOOK.ipynb [--out FILE.html]");
+          code = 2;
+          break;
+        }
+        log(`wrote ${exportHtml(file, out, jupyter)}`);
+        code = 0;
+        break;
+      }
       case "--version":
       case "version":
         hostStderr(`${version}\n`);
@@ -204,7 +225,8 @@ export async function main(argv: string[]): Promise<void> {
       default:
         log(
           "commands: start (open Jupyter with the LatentLab kernel), install (register the kernel), " +
-            "run NOTEBOOK.ipynb [--out FILE] [-p name=value ...] [--allow-errors] (execute headless)",
+            "run NOTEBOOK.ipynb [--out FILE] [-p name=value ...] [--allow-errors] (execute headless), " +
+            "html NOTEBOOK.ipynb [--out FILE.html] (a self-contained page with interactive charts, via nbconvert)",
         );
         code = command ? 2 : 0;
     }

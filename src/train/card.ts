@@ -93,7 +93,7 @@ export class Card {
       ["seed", String(c.seed)],
       ["backend", `${c.backend.name}`],
       ["steps", `${c.steps} (${c.epochs} epochs) in ${c.trainSeconds.toFixed(1)} s`],
-      ...Object.entries(c.finalLosses).map(([k, v]) => [`loss ${k}`, fmt(v)] as [string, string]),
+      ...Object.entries(c.finalLosses).map(([k, v]) => [`final ${k}`, fmt(v)] as [string, string]),
       ...Object.entries(c.metrics).map(([k, v]) => [k, fmt(v)] as [string, string]),
       ["config", Object.entries(c.config).map(([k, v]) => `${k}=${fmt(v)}`).join(", ")],
       ["versions", Object.entries(c.versions).map(([k, v]) => `${k} ${v}`).join(", ")],
