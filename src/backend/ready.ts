@@ -8,6 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { registerMissingGradients } from "./gradients";
+import { useWasmThreads } from "./threads";
 import { registerWasmKernels } from "./wasm-kernels";
 
 /** What a user may ask for. `tensorflow` is tfjs-node or tfjs-node-gpu, whichever loads. */
@@ -18,6 +19,11 @@ export interface ReadyOptions {
   backend?: BackendRequest;
   /** Do not print the one-line choice to stderr (the kernel prints its own banner). */
   quiet?: boolean;
+  /**
+   * Threads for the wasm backend (tfjs-backend-wasm's threaded SIMD build); default
+   * LATENTLAB_WASM_THREADS, else 1. Fixed at the backend's first start.
+   */
+  threads?: number;
 }
 
 export interface BackendInfo {
@@ -78,11 +84,27 @@ async function tryNative(): Promise<{ info: BackendInfo } | { why: string }> {
   return { why: reasons.join("; ") };
 }
 
-async function tryWasm(): Promise<{ info: BackendInfo } | { why: string }> {
+function wantedThreads(options: ReadyOptions): number {
+  const raw = options.threads ?? (process.env.LATENTLAB_WASM_THREADS ? Number(process.env.LATENTLAB_WASM_THREADS) : 1);
+  if (!Number.isInteger(raw) || raw < 1) {
+    throw new Error(`wasm threads must be a whole number ≥ 1 (from ${options.threads !== undefined ? "lab.ready({ threads })" : "LATENTLAB_WASM_THREADS"}), got ${String(raw)}.`);
+  }
+  return raw;
+}
+
+async function tryWasm(threads: number): Promise<{ info: BackendInfo } | { why: string }> {
   try {
     require("@tensorflow/tfjs-backend-wasm");
   } catch (e) {
     return { why: `@tensorflow/tfjs-backend-wasm failed to load (${shortError(e)})` };
+  }
+  let threadNote = "";
+  if (threads > 1) {
+    try {
+      threadNote = `, ${await useWasmThreads(threads)} threads`;
+    } catch (e) {
+      threadNote = ` (single-threaded: the threaded build did not start: ${shortError(e)})`;
+    }
   }
   registerWasmKernels();
   if (!(await tf.setBackend("wasm"))) return { why: "the wasm backend did not initialise" };
@@ -90,7 +112,7 @@ async function tryWasm(): Promise<{ info: BackendInfo } | { why: string }> {
   return {
     info: {
       backend: "wasm",
-      reason: `WebAssembly with XNNPACK${simd ? " and SIMD" : " (no SIMD)"}, plus LatentLab's training kernels`,
+      reason: `WebAssembly with XNNPACK${simd ? " and SIMD" : " (no SIMD)"}${threadNote}, plus LatentLab's training kernels`,
     },
   };
 }
@@ -110,10 +132,10 @@ function requested(options: ReadyOptions): BackendRequest {
   return raw as BackendRequest;
 }
 
-async function choose(want: BackendRequest): Promise<BackendInfo> {
+async function choose(want: BackendRequest, threads: number): Promise<BackendInfo> {
   if (want === "cpu") return { ...(await useCpu()), reason: "asked for: plain JavaScript backend" };
   if (want === "wasm") {
-    const w = await tryWasm();
+    const w = await tryWasm(threads);
     if ("info" in w) return { ...w.info, reason: `asked for: ${w.info.reason}` };
     throw new Error(`The wasm backend is not available: ${w.why}. Available here: cpu. Reinstall with npm ci.`);
   }
@@ -125,7 +147,7 @@ async function choose(want: BackendRequest): Promise<BackendInfo> {
   // auto: native, then wasm, then cpu.
   const n = await tryNative();
   if ("info" in n) return n.info;
-  const w = await tryWasm();
+  const w = await tryWasm(threads);
   if ("info" in w) return { ...w.info, reason: `${w.info.reason}; no native backend (${n.why})` };
   const cpu = await useCpu();
   return { ...cpu, reason: `${cpu.reason}; no native backend (${n.why}); ${w.why}` };
@@ -142,7 +164,7 @@ export async function ready(options: ReadyOptions = {}): Promise<BackendInfo> {
   if (satisfied()) return current as BackendInfo;
   silenceCpuGreeting();
   registerMissingGradients();
-  pending = choose(want);
+  pending = choose(want, wantedThreads(options));
   try {
     current = await pending;
   } finally {

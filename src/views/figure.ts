@@ -291,12 +291,12 @@ export function toSvg(fig: Figure, heatmapPng?: (t: HeatmapTrace) => string): st
     const color = (t as { color?: string }).color ?? palette[i % palette.length];
     if (t.type === "image") {
       const [ix0, ix1, iy0, iy1] = [X(t.x0), X(t.x1), Y(t.y1), Y(t.y0)];
-      out.push(`<image x="${ix0.toFixed(1)}" y="${iy0.toFixed(1)}" width="${(ix1 - ix0).toFixed(1)}" height="${(iy1 - iy0).toFixed(1)}" preserveAspectRatio="xMidYMid meet" href="${pngDataUrl(t.png)}" style="image-rendering:pixelated"/>`);
+      out.push(`<image x="${ix0.toFixed(1)}" y="${iy0.toFixed(1)}" width="${(ix1 - ix0).toFixed(1)}" height="${(iy1 - iy0).toFixed(1)}" preserveAspectRatio="xMidYMid meet" href="${pngDataUrl(t.png)}" image-rendering="optimizeSpeed" style="image-rendering:pixelated"/>`);
     } else if (t.type === "heatmap") {
       const href = heatmapPng ? heatmapPng(t) : null;
       const [hx0, hx1, hy0, hy1] = [X(t.x0), X(t.x1), Y(t.y1), Y(t.y0)];
       if (href) {
-        out.push(`<image x="${hx0.toFixed(1)}" y="${hy0.toFixed(1)}" width="${(hx1 - hx0).toFixed(1)}" height="${(hy1 - hy0).toFixed(1)}" preserveAspectRatio="none" opacity="${t.opacity ?? 1}" href="${href}" style="image-rendering:pixelated"/>`);
+        out.push(`<image x="${hx0.toFixed(1)}" y="${hy0.toFixed(1)}" width="${(hx1 - hx0).toFixed(1)}" height="${(hy1 - hy0).toFixed(1)}" preserveAspectRatio="none" opacity="${t.opacity ?? 1}" href="${href}" image-rendering="optimizeSpeed" style="image-rendering:pixelated"/>`);
       } else {
         const ny = t.z.length;
         const nx = t.z[0]?.length ?? 0;

@@ -34,7 +34,8 @@ function load(): ResvgModule | null {
 export function svgToPng(svg: string): Buffer | null {
   const m = load();
   if (!m) return null;
-  return new m.Resvg(svg, { font: fontOptions, background: "white" }).render().asPng();
+  // Nearest-neighbour scaling for embedded pictures: heatmaps and pixel grids stay crisp.
+  return new m.Resvg(svg, { font: fontOptions, background: "white", imageRendering: 1 }).render().asPng();
 }
 
 /** A static picture for a bundle: `image/png` when resvg can draw it, else `image/svg+xml`. */

@@ -251,16 +251,17 @@ export class Transformer extends Model<TransformerConfig> {
     keep.forEach((w, layer) => {
       const v = w.dataSync();
       for (let h = 0; h < H; h++) {
+        // Heatmap rows run bottom to top: put the last query first so the first one is on top.
         const z: number[][] = [];
         for (let q = T - 1; q >= 0; q--) z.push(Array.from(v.subarray((h * T + q) * T, (h * T + q + 1) * T)));
         const x0 = h * (T + 2);
         const y0 = (keep.length - 1 - layer) * (T + 2);
-        traces.push({ type: "heatmap", name: `layer ${layer + 1} head ${h + 1}`, z: z.reverse(), x0, x1: x0 + T, y0, y1: y0 + T, zmin: 0, zmax: 1, colors: ["#ffffff", "#9ecae1", "#08306b"] });
+        traces.push({ type: "heatmap", name: `layer ${layer + 1} head ${h + 1}`, z, x0, x1: x0 + T, y0, y1: y0 + T, zmin: 0, zmax: 1, colors: ["#ffffff", "#9ecae1", "#08306b"] });
       }
     });
     tf.dispose(keep);
     return chart(
-      { title: `attention on ".${text}": layers (rows, top = last) × heads (columns); each square: query row, key column`, traces, hideAxes: true, square: true, width: Math.min(900, 60 + H * (T + 2) * 14), height: Math.min(900, 60 + keep.length * (T + 2) * 14) },
+      { title: `attention on ".${text}": layer (row, top = last) × head`, traces, hideAxes: true, square: true, width: Math.max(420, Math.min(900, 60 + H * (T + 2) * 14)), height: Math.max(200, Math.min(900, 60 + keep.length * (T + 2) * 14)) },
       `attention maps of "${text}" (${labels.join(" ")})`,
     );
   }
@@ -302,7 +303,7 @@ export class GenerationSteps {
     const cell = (t: string, p: number, chosen: boolean) =>
       `<td style="background:rgba(8,48,107,${p.toFixed(2)});color:${p > 0.5 ? "white" : "black"};${chosen ? "outline:2px solid #e6550d" : ""}">${t === "." ? "⏹" : t} ${(100 * p).toFixed(0)}%</td>`;
     const html = this.rows.map((r, i) => `<tr><th>${i + 1}</th>${r.top.map(([t, p]) => cell(t, p, t === r.chosen)).join("")}<td>→ <b>${r.chosen === "." ? "end" : r.chosen}</b></td></tr>`).join("");
-    const text = this.rows.map((r, i) => `${String(i + 1).padStart(2)}: ${r.top.map(([t, p]) => `${t} ${(100 * p).toFixed(0)}%`).join("  ")}  → ${r.chosen}`).join("\n");
+    const text = this.rows.map((r, i) => `${String(i + 1).padStart(2)}: ${r.top.map(([t, p]) => `${t} ${(100 * p).toFixed(0)}%`).join("  ")}  → ${r.chosen === "." ? "end" : r.chosen}`).join("\n");
     return { "text/html": `<div>generated "<b>${this.text}</b>", step by step (top next-token probabilities; chosen outlined)<table>${html}</table></div>`, "text/plain": `generated "${this.text}"\n${text}` };
   }
 }

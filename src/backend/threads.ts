@@ -1,0 +1,80 @@
+/**
+ * Both cores for the wasm backend: tfjs-backend-wasm's threaded SIMD build, in Node.
+ *
+ * tfjs-backend-wasm 4.22 never uses its threaded build in Node (its feature check returns false
+ * there) and, when forced, hands Emscripten blob: URLs that Node's worker_threads cannot load.
+ * Here we start the threaded module ourselves: the worker script is written to a file, the main
+ * script is given by path, and the result is registered as the "wasm" backend with the stock
+ * kernels (and LatentLab's). XNNPACK then splits each operator over a pthreadpool.
+ *
+ * The pool size is fixed when the module loads, from Emscripten's core count halved (it assumes
+ * two hyper-threads per core) and capped at 4 — on a 2-core machine, 1. We present the wanted
+ * thread count to it for the duration of the load, then put `os.cpus` back.
+ */
+import * as tf from "@tensorflow/tfjs";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+interface ThreadedModule {
+  cwrap(name: string, ret: string | null, args: string[]): (...a: unknown[]) => unknown;
+  PThread: { runningWorkers: unknown[]; terminateAllThreads(): void };
+  tfjs: Record<string, (...a: unknown[]) => unknown>;
+}
+
+let started: number | null = null;
+
+/** Threads the wasm backend runs with: 1 unless `useWasmThreads` succeeded. */
+export function wasmThreads(): number {
+  return started ?? 1;
+}
+
+/**
+ * Replaces the (not yet initialised) "wasm" backend with tfjs-backend-wasm's threaded SIMD
+ * build running `threads` threads. Returns the thread count it got.
+ */
+export async function useWasmThreads(threads: number): Promise<number> {
+  if (started !== null) return started;
+  if (tf.findBackendFactory("wasm") && (tf.engine() as unknown as { registry: Record<string, unknown> }).registry.wasm) {
+    throw new Error("The wasm backend is already running; choose its threads before its first use (restart the kernel to change them).");
+  }
+  const wasmPkg = require("@tensorflow/tfjs-backend-wasm") as { BackendWasm: new (m: unknown) => tf.KernelBackend };
+  const base = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json"));
+  const version: string = require("@tensorflow/tfjs-backend-wasm/package.json").version;
+  const factory = require(path.join(base, "wasm-out", "tfjs-backend-wasm-threaded-simd.js")) as (config: object) => Promise<ThreadedModule>;
+  const { wasmWorkerContents } = require(path.join(base, "wasm-out", "tfjs-backend-wasm-threaded-simd.worker.js")) as { wasmWorkerContents: string };
+  // The worker source is stored as a template string; tfjs escapes its newlines the same way.
+  const workerFile = path.join(os.tmpdir(), `latentlab-tfjs-wasm-${version}-worker.js`);
+  const worker = wasmWorkerContents.replace(/\n/g, "\\n");
+  if (!fs.existsSync(workerFile) || fs.readFileSync(workerFile, "utf8") !== worker) fs.writeFileSync(workerFile, worker);
+  // The module object Emscripten's require("os") returns (an ES namespace import is read-only).
+  const osModule = require("os") as { cpus: typeof os.cpus };
+  const cpus = osModule.cpus;
+  const wanted = Math.max(1, Math.min(4, Math.floor(threads)));
+  osModule.cpus = () => {
+    const c = cpus();
+    return Array.from({ length: 2 * wanted }, (_, i) => c[i % c.length]);
+  };
+  let module: ThreadedModule;
+  try {
+    module = await factory({
+      locateFile: (p: string) => (p.endsWith(".worker.js") ? workerFile : path.join(base, "dist", p)),
+      mainScriptUrlOrBlob: path.join(base, "wasm-out", "tfjs-backend-wasm-threaded-simd.js"),
+    });
+    module.tfjs = {
+      init: module.cwrap("init", null, []),
+      initWithThreadsCount: module.cwrap("init_with_threads_count", null, ["number"]),
+      getThreadsCount: module.cwrap("get_threads_count", "number", []),
+      registerTensor: module.cwrap("register_tensor", null, ["number", "number", "number"]),
+      disposeData: module.cwrap("dispose_data", null, ["number"]),
+      dispose: module.cwrap("dispose", null, []),
+    };
+    tf.removeBackend("wasm");
+    const backend = new wasmPkg.BackendWasm(module); // creates the pool
+    tf.registerBackend("wasm", () => backend, 2);
+  } finally {
+    osModule.cpus = cpus;
+  }
+  started = Number(module.tfjs.getThreadsCount());
+  return started;
+}
