@@ -53,8 +53,8 @@ function positiveInt(value: unknown, what: string): number {
 }
 
 /** Glorot/Xavier uniform: U(−l, l), l = sqrt(6 / (fanIn + fanOut)). */
-function glorot(rng: Rng, shape: number[], fanIn: number, fanOut: number): tf.Variable {
-  const limit = Math.sqrt(6 / (fanIn + fanOut));
+function glorot(rng: Rng, shape: number[], fanIn: number, fanOut: number, scale = 1): tf.Variable {
+  const limit = scale * Math.sqrt(6 / (fanIn + fanOut));
   const values = rng.fillUniform(new Float32Array(shape.reduce((a, b) => a * b, 1)), -limit, limit);
   return variableOf(tf.tensor(values, shape));
 }
@@ -83,6 +83,8 @@ export interface DenseOptions {
   activation?: Activation;
   /** Add a bias; default true. */
   bias?: boolean;
+  /** Multiplies the Glorot-uniform initial weights; default 1. A small value starts a classifier head near uniform. */
+  initScale?: number;
   rng: Rng;
 }
 
@@ -91,7 +93,9 @@ export function dense(name: string, o: DenseOptions): Module {
   const inputs = positiveInt(o.inputs, `dense("${name}").inputs`);
   const units = positiveInt(o.units, `dense("${name}").units`);
   const act = checkActivation(o.activation);
-  const kernel = glorot(o.rng.fork(name), [inputs, units], inputs, units);
+  const initScale = o.initScale ?? 1;
+  if (!(initScale > 0)) throw new Error(`dense("${name}").initScale must be a positive number, got ${initScale}.`);
+  const kernel = glorot(o.rng.fork(name), [inputs, units], inputs, units, initScale);
   const bias = o.bias === false ? null : zeros([units]);
   const vars: Record<string, tf.Variable> = bias ? { kernel, bias } : { kernel };
   return new Leaf(name, vars, (x) =>

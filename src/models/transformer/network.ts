@@ -62,7 +62,8 @@ export function transformerNetwork(s: TransformerSizes, rng: Rng): Network {
     drop: nn.dropout(`block${i}_drop`, { rate: s.dropout, rng }),
   }));
   const lnF = nn.layerNorm("ln_f", { features: C });
-  const head = nn.dense("head", { inputs: C, units: vocab, rng });
+  // A small head starts the model near the uniform guess (loss ≈ log V), as GPT-style inits do.
+  const head = nn.dense("head", { inputs: C, units: vocab, rng, initScale: 0.1 });
   const modules: Module[] = [tokens, positions, ...blocks.flatMap((b) => Object.values(b)), lnF, head];
   const all = nn.sequential("transformer", modules);
   const masks = new Map<number, tf.Tensor2D>();
