@@ -1,5 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { ready } from "../src/backend/ready";
 import { wasmKernelNames } from "../src/backend/wasm-kernels";
@@ -64,5 +66,30 @@ describe("lab.ready", () => {
       else process.env.LATENTLAB_BACKEND = saved;
       await ready({ backend: "wasm", quiet: true });
     }
+  });
+
+  it("runs the wasm backend on 2 threads when asked: same losses as 1 thread, and the process still exits", () => {
+    // A fresh process each (the thread count is fixed when the backend starts); a DCGAN-shaped
+    // model so that the convolutions are large enough for XNNPACK to split them.
+    const script = `
+      const lab = require(${JSON.stringify(path.resolve(__dirname, "..", "src", "index.js"))});
+      (async () => {
+        const info = await lab.ready({ backend: "wasm", quiet: true });
+        const m = lab.gan({ data: lab.data.mnist({ n: 256, seed: 0 }), batchSize: 32, seed: 0 });
+        const losses = [];
+        for (let i = 0; i < 3; i++) losses.push((await m.step()).d);
+        console.log(JSON.stringify({ reason: info.reason, losses }));
+        m.dispose();
+      })();`;
+    const run = (threads: string) => {
+      const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 120_000, env: { ...process.env, LATENTLAB_WASM_THREADS: threads } });
+      assert.equal(r.status, 0, `LATENTLAB_WASM_THREADS=${threads}: exit ${r.status} ${r.signal ?? ""} (a pool that keeps Node alive ends in the timeout)\n${r.stderr}`);
+      return JSON.parse(r.stdout.trim().split("\n").pop() as string) as { reason: string; losses: number[] };
+    };
+    const one = run("1");
+    const two = run("2");
+    assert.match(two.reason, /2 threads/);
+    assert.doesNotMatch(one.reason, /threads/);
+    assert.deepEqual(two.losses, one.losses);
   });
 });

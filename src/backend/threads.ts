@@ -18,7 +18,7 @@ import * as path from "node:path";
 
 interface ThreadedModule {
   cwrap(name: string, ret: string | null, args: string[]): (...a: unknown[]) => unknown;
-  PThread: { runningWorkers: unknown[]; terminateAllThreads(): void };
+  PThread: { runningWorkers: unknown[]; unusedWorkers?: unknown[]; terminateAllThreads(): void };
   tfjs: Record<string, (...a: unknown[]) => unknown>;
 }
 
@@ -71,6 +71,10 @@ export async function useWasmThreads(threads: number): Promise<number> {
     };
     tf.removeBackend("wasm");
     const backend = new wasmPkg.BackendWasm(module); // creates the pool
+    // The pool's worker threads must not keep Node running once the script or kernel is done.
+    for (const w of [...module.PThread.runningWorkers, ...(module.PThread.unusedWorkers ?? [])]) {
+      (w as { unref?: () => void }).unref?.();
+    }
     tf.registerBackend("wasm", () => backend, 2);
   } finally {
     osModule.cpus = cpus;

@@ -6,11 +6,11 @@
  * in a scalar loop. Both are one matrix product each once the input is laid out as patches:
  *
  *   col[n, (kh, kw, ci)] = xPadded[b, oh·sh + kh·dh, ow·sw + kw·dw, ci]   n = (b, oh, ow)
- *   filter gradient:  dW[(kh, kw, ci), co] = Σ_n col[n, (kh, kw, ci)] · dy[n, co]
+ *   filter gradient:  dW[(kh, kw, ci), co] = Σ_n colᵀ[(kh, kw, ci), n] · dy[n, co]
  *   input gradient:   col = dy · Wᵀ, then each patch row is added back where it came from
  *
- * The products run in XNNPACK; laying out patches (im2col) and adding them back (col2im) are
- * contiguous copies and sums over channel runs on the heap.
+ * The products run in XNNPACK; laying out patches (colᵀ directly, see im2colT) and adding them
+ * back (col2im, sums over channel runs) are loops on the heap.
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal } from "./heap";
@@ -43,52 +43,37 @@ function convInfo(xShape: number[], filterShape: number[], attrs: ConvAttrs, ker
 }
 
 /**
- * Writes the patches of x into col ([batch·outH·outW, fh·fw·ci], row-major) on the heap.
- * Zero where a patch hangs over the padding.
+ * The transpose of im2col: colT [fh·fw·ci, batch·outH·outW], row-major, written for the filter
+ * gradient so that its product needs no transposes and XNNPACK packs only dy as the weights.
+ * One (kh, kw) at a time, so the writes run along ci rows of colT at once and stay in cache.
  */
-function im2col(heap: Float32Array, xOff: number, colOff: number, c: tf.backend_util.Conv2DInfo): void {
+function im2colT(heap: Float32Array, xOff: number, colOff: number, c: tf.backend_util.Conv2DInfo): void {
   const { batchSize, inHeight: H, inWidth: W, inChannels: ci, outHeight, outWidth } = c;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = c;
   const { dilationHeight: dh, dilationWidth: dw } = c;
   const top = c.padInfo.top;
   const left = c.padInfo.left;
-  const rowLen = fw * ci;
-  let dst = colOff;
-  for (let b = 0; b < batchSize; b++) {
-    const xb = xOff + b * H * W * ci;
-    for (let oh = 0; oh < outHeight; oh++) {
-      const ih0 = oh * sh - top;
-      for (let ow = 0; ow < outWidth; ow++) {
-        const iw0 = ow * sw - left;
-        // The kw range whose columns fall inside the image.
-        let kwLo = 0;
-        while (kwLo < fw && iw0 + kwLo * dw < 0) kwLo++;
-        let kwHi = fw;
-        while (kwHi > kwLo && iw0 + (kwHi - 1) * dw >= W) kwHi--;
-        for (let kh = 0; kh < fh; kh++) {
-          const ih = ih0 + kh * dh;
-          if (ih < 0 || ih >= H || kwLo >= kwHi) {
-            heap.fill(0, dst, dst + rowLen);
-            dst += rowLen;
+  const n = batchSize * outHeight * outWidth;
+  heap.fill(0, colOff, colOff + fh * fw * ci * n);
+  for (let kh = 0; kh < fh; kh++) {
+    for (let kw = 0; kw < fw; kw++) {
+      const rows = colOff + (kh * fw + kw) * ci * n; // row (kh, kw, 0) of colT
+      let j = 0;
+      for (let b = 0; b < batchSize; b++) {
+        const xb = xOff + b * H * W * ci;
+        for (let oh = 0; oh < outHeight; oh++) {
+          const ih = oh * sh - top + kh * dh;
+          if (ih < 0 || ih >= H) {
+            j += outWidth;
             continue;
           }
-          if (kwLo > 0) heap.fill(0, dst, dst + kwLo * ci);
           const rowSrc = xb + ih * W * ci;
-          if (dw === 1) {
-            const src = rowSrc + (iw0 + kwLo) * ci;
-            const len = (kwHi - kwLo) * ci;
-            const d = dst + kwLo * ci;
-            if (len >= 16) heap.copyWithin(d, src, src + len);
-            else for (let i = 0; i < len; i++) heap[d + i] = heap[src + i];
-          } else {
-            for (let kw = kwLo; kw < kwHi; kw++) {
-              const src = rowSrc + (iw0 + kw * dw) * ci;
-              const d = dst + kw * ci;
-              for (let i = 0; i < ci; i++) heap[d + i] = heap[src + i];
-            }
+          for (let ow = 0; ow < outWidth; ow++, j++) {
+            const iw = ow * sw - left + kw * dw;
+            if (iw < 0 || iw >= W) continue;
+            const src = rowSrc + iw * ci;
+            for (let i = 0, d = rows + j; i < ci; i++, d += n) heap[d] = heap[src + i];
           }
-          if (kwHi < fw) heap.fill(0, dst + kwHi * ci, dst + rowLen);
-          dst += rowLen;
         }
       }
     }
@@ -143,7 +128,7 @@ function matmul(backend: WasmBackend, a: TensorInfo, b: TensorInfo): TensorInfo 
   return runOriginal("BatchMatMul", backend, { a, b }, { transposeA: false, transposeB: false });
 }
 
-/** dW = colᵀ · dy, computed as (dyᵀ · col)ᵀ so that both products are untransposed. */
+/** dW = colᵀ · dy, with colᵀ laid out directly (see im2colT). */
 function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
@@ -154,12 +139,10 @@ function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters
   const k = c.filterHeight * c.filterWidth * c.inChannels;
   const co = c.outChannels;
 
-  const col = backend.makeOutput([1, n, k], "float32");
-  im2col(heapF32(backend), floatOffset(backend, x), floatOffset(backend, col), c);
-  const dyT = runOriginal("Transpose", backend, { x: { ...dy, shape: [n, co] } }, { perm: [1, 0] }); // [co, n]
-  const dwT = matmul(backend, { ...dyT, shape: [1, co, n] }, col); // [1, co, k]
-  const dw = runOriginal("Transpose", backend, { x: { ...dwT, shape: [co, k] } }, { perm: [1, 0] }); // [k, co]
-  disposeAll(backend, col, dyT, dwT);
+  const colT = backend.makeOutput([1, k, n], "float32");
+  im2colT(heapF32(backend), floatOffset(backend, x), floatOffset(backend, colT), c);
+  const dw = matmul(backend, colT, { ...dy, shape: [1, n, co] }); // [1, k, co]
+  disposeAll(backend, colT);
   dw.shape = [...filterShape];
   return dw;
 }
