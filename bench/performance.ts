@@ -1,12 +1,12 @@
 /**
  * Performance: LatentLab's three reference workloads against PyTorch on CPU, side by side.
  *
- * Workloads (batch 128, Adam, float32, shapes fixed):
+ * Workloads (batch 128 — DDPM 32, see BATCH — Adam, float32, shapes fixed):
  *   vae         MLP-VAE 784-512-256, latent 20, mirror decoder, BCE + KL; one step
  *   dcgan       DCGAN-small on 28×28×1: G z64 → dense 7·7·128 → convT 64 k4 s2 → BN/ReLU → convT 1 k4 s2
  *               tanh; D conv 64 k4 s2 → LReLU → conv 128 k4 s2 → LReLU → dense 1; one D and one G update
  *   ddpm        DDPM with a small U-Net (widths 32/64, two resolutions, two residual blocks each,
- *               sinusoidal time embedding); one training step
+ *               sinusoidal time embedding); one training step at batch 32
  *   ddpm-sample the same U-Net: a 100-step DDIM pass for 16 images
  *
  * For each, LatentLab on every available backend and — when Debian's python3-torch is importable
@@ -33,6 +33,12 @@ const REPS = Number(process.env.REPS ?? 5);
 const PYTHON = process.env.LATENTLAB_PYTHON ?? "/usr/bin/python3";
 const ROOT = path.resolve(__dirname, "..", "..");
 const B = 128;
+/**
+ * DDPM trains at batch 32: tfjs's gradient tape keeps every intermediate of the U-Net (≈45 MB
+ * per image at 28×28), so batch 64 peaks at 3 GB of wasm heap and batch 128 would need ≈6 GB,
+ * past wasm32's 4 GB limit. PyTorch runs the same batch.
+ */
+const BATCH: Record<string, number> = { vae: B, dcgan: B, ddpm: 32, "ddpm-sample": 16 };
 
 // ---- analytic FLOPs (2 per multiply-add) ---------------------------------------------------
 const dense = (i: number, o: number, n: number) => 2 * i * o * n;
@@ -54,7 +60,7 @@ const FLOPS: Record<string, number> = {
   vae: 3 * vaeForward(B),
   // D update: G(B) forward, D(2B) forward and backward; G update: G and D forward, D input-gradient, G backward
   dcgan: gForward(B) + 3 * dForward(2 * B) + 3 * gForward(B) + 2 * dForward(B),
-  ddpm: 3 * unetForward(B),
+  ddpm: 3 * unetForward(BATCH.ddpm),
   "ddpm-sample": 100 * unetForward(16),
 };
 
@@ -83,7 +89,7 @@ const WORKLOADS: Workload[] = [
   {
     name: "ddpm",
     async setup() {
-      const m = lab.diffusion({ data: mnist(), preset: "bench", batchSize: B, unetBlocks: 2, ema: 0, seed: 0 });
+      const m = lab.diffusion({ data: mnist(), preset: "bench", batchSize: BATCH.ddpm, unetBlocks: 2, ema: 0, seed: 0 });
       return { step: async () => void (await m.step()), params: total(m.parameterCounts()), dispose: () => m.dispose() };
     },
   },
@@ -117,7 +123,7 @@ function torchAvailable(): string | null {
 }
 
 function torchRun(workload: string, threads: number, reps: number, warmup: number): { params: number; times: number[]; maxrss: number } {
-  const spec = { workload, threads, reps, warmup, batch: B, n: 16 };
+  const spec = { workload, threads, reps, warmup, batch: BATCH[workload], n: 16 };
   const r = spawnSync(PYTHON, ["-c", `import resource, runpy, sys; sys.argv = ["workloads.py", ${JSON.stringify(JSON.stringify(spec))}]; runpy.run_path(${JSON.stringify(path.join(ROOT, "bench", "peers", "workloads.py"))}, run_name="__main__"); print("MAXRSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)`], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`PyTorch ${workload} failed:\n${r.stderr}`);
   const lines = r.stdout.trim().split("\n");
@@ -161,7 +167,7 @@ async function measure(w: Workload, backend: string, torch: string | null): Prom
   const mem = backend === "wasm" ? `wasm heap ${(wasmHeapBytes() / 2 ** 20).toFixed(0)} MB` : `rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`;
   const line = (who: string, m: number, note: string) =>
     console.log(`  ${who.padEnd(24)} ${m.toFixed(1).padStart(9)} ms ${(1000 / m).toFixed(2).padStart(8)} /s ${(FLOPS[w.name] / (m / 1000) / 1e9).toFixed(1).padStart(7)} GFLOP/s  ${note}`);
-  console.log(`\n${w.name} (${model.params.toLocaleString("en-US")} parameters, ${(FLOPS[w.name] / 1e9).toFixed(2)} GFLOP per step)`);
+  console.log(`\n${w.name} (batch ${BATCH[w.name]}, ${model.params.toLocaleString("en-US")} parameters, ${(FLOPS[w.name] / 1e9).toFixed(2)} GFLOP per step)`);
   line(`LatentLab ${backend}`, ms, mem);
   if (threaded) line("LatentLab wasm 2 threads", threaded.ms, `wasm heap ${(threaded.heap / 2 ** 20).toFixed(0)} MB (LATENTLAB_WASM_THREADS=2)`);
   if (torch && backend === "wasm") {

@@ -47,6 +47,8 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     [[2, 6, 6, 2], [3, 3, 2, 3], 1, 1],
     [[4, 28, 28, 1], [4, 4, 1, 16], 2, "same"],
     [[2, 14, 14, 16], [4, 4, 16, 32], 2, "same"],
+    // Large enough that both gradients work through the batch in chunks (2, 2, 1 images).
+    [[5, 64, 64, 32], [5, 5, 32, 4], 1, "same"],
   ];
   for (const [x, w, s, pad] of cases) {
     it(`x [${x}] filter [${w}] stride ${s} pad ${pad}`, async () => {

@@ -13,7 +13,7 @@
  * back (col2im, sums over channel runs) are loops on the heap.
  */
 import * as tf from "@tensorflow/tfjs";
-import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal } from "./heap";
+import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -128,44 +128,93 @@ function matmul(backend: WasmBackend, a: TensorInfo, b: TensorInfo): TensorInfo 
   return runOriginal("BatchMatMul", backend, { a, b }, { transposeA: false, transposeB: false });
 }
 
-/** dW = colᵀ · dy, with colᵀ laid out directly (see im2colT). */
+/**
+ * Patch matrices grow as batch × output pixels × kernel volume (a 3×3 conv over 128 images of
+ * 28×28×64 needs 231 MB), which at batch 128 ran the wasm heap out of memory. Both gradients
+ * therefore work through the batch in chunks whose patch matrix stays under this many floats
+ * (32 MB), which also keeps it nearer the cache.
+ */
+const CHUNK_FLOATS = 8 * 2 ** 20;
+
+function chunkBatch(c: tf.backend_util.Conv2DInfo): number {
+  const perImage = c.outHeight * c.outWidth * c.filterHeight * c.filterWidth * c.inChannels;
+  return Math.max(1, Math.min(c.batchSize, Math.floor(CHUNK_FLOATS / perImage)));
+}
+
+/** A new [rows, cols] tensor holding `rows·cols` floats of `src` from float `first` on. */
+function copyRows(backend: WasmBackend, src: TensorInfo, first: number, rows: number, cols: number): TensorInfo {
+  const out = backend.makeOutput([1, rows, cols], "float32");
+  const heap = heapF32(backend);
+  const from = floatOffset(backend, src) + first;
+  heap.copyWithin(floatOffset(backend, out), from, from + rows * cols);
+  return out;
+}
+
+/** dW = Σ over batch chunks of colᵀ · dy, with colᵀ laid out directly (see im2colT). */
 function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   const a = attrs as unknown as ConvAttrs;
   const filterShape = a.filterShape as [number, number, number, number];
   const c = convInfo(x.shape, filterShape, a, "Conv2DBackpropFilter");
-  const n = c.batchSize * c.outHeight * c.outWidth;
   const k = c.filterHeight * c.filterWidth * c.inChannels;
   const co = c.outChannels;
+  const pixels = c.outHeight * c.outWidth;
+  const imageFloats = c.inHeight * c.inWidth * c.inChannels;
+  const step = chunkBatch(c);
 
-  const colT = backend.makeOutput([1, k, n], "float32");
-  im2colT(heapF32(backend), floatOffset(backend, x), floatOffset(backend, colT), c);
-  const dw = matmul(backend, colT, { ...dy, shape: [1, n, co] }); // [1, k, co]
-  disposeAll(backend, colT);
-  dw.shape = [...filterShape];
-  return dw;
+  let dw: TensorInfo | null = null;
+  for (let b0 = 0; b0 < c.batchSize; b0 += step) {
+    const nb = Math.min(step, c.batchSize - b0);
+    const n = nb * pixels;
+    const whole = nb === c.batchSize;
+    const colT = backend.makeOutput([1, k, n], "float32");
+    im2colT(heapF32(backend), floatOffset(backend, x) + b0 * imageFloats, floatOffset(backend, colT), { ...c, batchSize: nb });
+    const dyPart = whole ? { ...dy, shape: [1, n, co] } : copyRows(backend, dy, b0 * pixels * co, n, co);
+    const part = matmul(backend, colT, dyPart); // [1, k, co]
+    disposeAll(backend, colT, ...(whole ? [] : [dyPart]));
+    if (dw === null) {
+      dw = part;
+    } else {
+      const heap = heapF32(backend);
+      const to = floatOffset(backend, dw);
+      const from = floatOffset(backend, part);
+      for (let i = 0; i < k * co; i++) heap[to + i] += heap[from + i];
+      disposeAll(backend, part);
+    }
+  }
+  const out = dw as TensorInfo;
+  out.shape = [...filterShape];
+  return out;
 }
 
-/** dx = col2im(dy · Wᵀ): the input gradient of a conv, and the forward pass of a transposed conv. */
+/** dx = col2im(dy · Wᵀ), chunk by chunk of the batch: the input gradient of a conv, and the forward pass of a transposed conv. */
 function conv2DBackpropInput({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
   const a = attrs as unknown as ConvAttrs;
   const inputShape = a.inputShape as [number, number, number, number];
   const c = convInfo(inputShape, filter.shape, a, "Conv2DBackpropInput");
-  const n = c.batchSize * c.outHeight * c.outWidth;
   const k = c.filterHeight * c.filterWidth * c.inChannels;
   const co = c.outChannels;
+  const pixels = c.outHeight * c.outWidth;
+  const imageFloats = c.inHeight * c.inWidth * c.inChannels;
+  const step = chunkBatch(c);
 
   const wT = runOriginal("Transpose", backend, { x: { ...filter, shape: [k, co] } }, { perm: [1, 0] }); // [co, k]
-  const col = matmul(backend, { ...dy, shape: [1, n, co] }, { ...wT, shape: [1, co, k] }); // [1, n, k]
   const dx = backend.makeOutput([...inputShape], "float32");
-  const heap = heapF32(backend);
   const dxOff = floatOffset(backend, dx);
-  heap.fill(0, dxOff, dxOff + inputShape.reduce((p, d) => p * d, 1));
-  col2im(heap, floatOffset(backend, col), dxOff, c);
-  disposeAll(backend, wT, col);
+  heapF32(backend).fill(0, dxOff, dxOff + sizeOf(inputShape));
+  for (let b0 = 0; b0 < c.batchSize; b0 += step) {
+    const nb = Math.min(step, c.batchSize - b0);
+    const n = nb * pixels;
+    const whole = nb === c.batchSize;
+    const dyPart = whole ? { ...dy, shape: [1, n, co] } : copyRows(backend, dy, b0 * pixels * co, n, co);
+    const col = matmul(backend, dyPart, { ...wT, shape: [1, co, k] }); // [1, n, k]
+    col2im(heapF32(backend), floatOffset(backend, col), floatOffset(backend, dx) + b0 * imageFloats, { ...c, batchSize: nb });
+    disposeAll(backend, col, ...(whole ? [] : [dyPart]));
+  }
+  disposeAll(backend, wT);
   return dx;
 }
 
