@@ -136,18 +136,35 @@ function matmul(backend: WasmBackend, a: TensorInfo, b: TensorInfo): TensorInfo 
  */
 const CHUNK_FLOATS = 8 * 2 ** 20;
 
-function chunkBatch(c: tf.backend_util.Conv2DInfo): number {
-  const perImage = c.outHeight * c.outWidth * c.filterHeight * c.filterWidth * c.inChannels;
-  return Math.max(1, Math.min(c.batchSize, Math.floor(CHUNK_FLOATS / perImage)));
-}
-
-/** A new [rows, cols] tensor holding `rows·cols` floats of `src` from float `first` on. */
-function copyRows(backend: WasmBackend, src: TensorInfo, first: number, rows: number, cols: number): TensorInfo {
-  const out = backend.makeOutput([1, rows, cols], "float32");
-  const heap = heapF32(backend);
-  const from = floatOffset(backend, src) + first;
-  heap.copyWithin(floatOffset(backend, out), from, from + rows * cols);
-  return out;
+/**
+ * Calls `body` for each chunk of the batch (see CHUNK_FLOATS) with its first image, its image
+ * count and its rows of dy as an [1, n, co] matrix (dy itself when one chunk holds the batch,
+ * else a copy that is freed after `body`).
+ */
+function forEachChunk(
+  backend: WasmBackend,
+  c: tf.backend_util.Conv2DInfo,
+  dy: TensorInfo,
+  body: (b0: number, nb: number, dyRows: TensorInfo) => void,
+): void {
+  const pixels = c.outHeight * c.outWidth;
+  const co = c.outChannels;
+  const perImage = pixels * c.filterHeight * c.filterWidth * c.inChannels;
+  const step = Math.max(1, Math.min(c.batchSize, Math.floor(CHUNK_FLOATS / perImage)));
+  for (let b0 = 0; b0 < c.batchSize; b0 += step) {
+    const nb = Math.min(step, c.batchSize - b0);
+    const n = nb * pixels;
+    if (nb === c.batchSize) {
+      body(b0, nb, { ...dy, shape: [1, n, co] });
+      continue;
+    }
+    const rows = backend.makeOutput([1, n, co], "float32");
+    const heap = heapF32(backend);
+    const from = floatOffset(backend, dy) + b0 * pixels * co;
+    heap.copyWithin(floatOffset(backend, rows), from, from + n * co);
+    body(b0, nb, rows);
+    disposeAll(backend, rows);
+  }
 }
 
 /** dW = Σ over batch chunks of colᵀ · dy, with colᵀ laid out directly (see im2colT). */
@@ -159,30 +176,25 @@ function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters
   const c = convInfo(x.shape, filterShape, a, "Conv2DBackpropFilter");
   const k = c.filterHeight * c.filterWidth * c.inChannels;
   const co = c.outChannels;
-  const pixels = c.outHeight * c.outWidth;
   const imageFloats = c.inHeight * c.inWidth * c.inChannels;
-  const step = chunkBatch(c);
 
-  let dw: TensorInfo | null = null;
-  for (let b0 = 0; b0 < c.batchSize; b0 += step) {
-    const nb = Math.min(step, c.batchSize - b0);
-    const n = nb * pixels;
-    const whole = nb === c.batchSize;
+  let dw = null as TensorInfo | null; // (assigned in the callback: a plain `= null` narrows it to null for TypeScript)
+  forEachChunk(backend, c, dy, (b0, nb, dyRows) => {
+    const n = dyRows.shape[1];
     const colT = backend.makeOutput([1, k, n], "float32");
     im2colT(heapF32(backend), floatOffset(backend, x) + b0 * imageFloats, floatOffset(backend, colT), { ...c, batchSize: nb });
-    const dyPart = whole ? { ...dy, shape: [1, n, co] } : copyRows(backend, dy, b0 * pixels * co, n, co);
-    const part = matmul(backend, colT, dyPart); // [1, k, co]
-    disposeAll(backend, colT, ...(whole ? [] : [dyPart]));
+    const part = matmul(backend, colT, dyRows); // [1, k, co]
+    disposeAll(backend, colT);
     if (dw === null) {
       dw = part;
-    } else {
-      const heap = heapF32(backend);
-      const to = floatOffset(backend, dw);
-      const from = floatOffset(backend, part);
-      for (let i = 0; i < k * co; i++) heap[to + i] += heap[from + i];
-      disposeAll(backend, part);
+      return;
     }
-  }
+    const heap = heapF32(backend);
+    const to = floatOffset(backend, dw);
+    const from = floatOffset(backend, part);
+    for (let i = 0; i < k * co; i++) heap[to + i] += heap[from + i];
+    disposeAll(backend, part);
+  });
   const out = dw as TensorInfo;
   out.shape = [...filterShape];
   return out;
@@ -197,23 +209,17 @@ function conv2DBackpropInput({ inputs, backend: anyBackend, attrs }: Parameters<
   const c = convInfo(inputShape, filter.shape, a, "Conv2DBackpropInput");
   const k = c.filterHeight * c.filterWidth * c.inChannels;
   const co = c.outChannels;
-  const pixels = c.outHeight * c.outWidth;
   const imageFloats = c.inHeight * c.inWidth * c.inChannels;
-  const step = chunkBatch(c);
 
   const wT = runOriginal("Transpose", backend, { x: { ...filter, shape: [k, co] } }, { perm: [1, 0] }); // [co, k]
   const dx = backend.makeOutput([...inputShape], "float32");
   const dxOff = floatOffset(backend, dx);
   heapF32(backend).fill(0, dxOff, dxOff + sizeOf(inputShape));
-  for (let b0 = 0; b0 < c.batchSize; b0 += step) {
-    const nb = Math.min(step, c.batchSize - b0);
-    const n = nb * pixels;
-    const whole = nb === c.batchSize;
-    const dyPart = whole ? { ...dy, shape: [1, n, co] } : copyRows(backend, dy, b0 * pixels * co, n, co);
-    const col = matmul(backend, dyPart, { ...wT, shape: [1, co, k] }); // [1, n, k]
-    col2im(heapF32(backend), floatOffset(backend, col), floatOffset(backend, dx) + b0 * imageFloats, { ...c, batchSize: nb });
-    disposeAll(backend, col, ...(whole ? [] : [dyPart]));
-  }
+  forEachChunk(backend, c, dy, (b0, nb, dyRows) => {
+    const col = matmul(backend, dyRows, { ...wT, shape: [1, co, k] }); // [1, n, k]
+    col2im(heapF32(backend), floatOffset(backend, col), dxOff + b0 * imageFloats, { ...c, batchSize: nb });
+    disposeAll(backend, col);
+  });
   disposeAll(backend, wT);
   return dx;
 }
