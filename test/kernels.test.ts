@@ -45,6 +45,9 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     [[2, 6, 5, 2], [1, 1, 2, 3], 1, "valid"],
     [[1, 9, 7, 3], [5, 3, 3, 2], 3, "same"],
     [[2, 6, 6, 2], [3, 3, 2, 3], 1, 1],
+    // Stride 1 (input gradient as a conv): uneven "same" padding, a non-square valid filter.
+    [[2, 7, 6, 3], [4, 2, 3, 5], 1, "same"],
+    [[3, 9, 8, 5], [2, 5, 5, 4], 1, "valid"],
     [[4, 28, 28, 1], [4, 4, 1, 16], 2, "same"],
     [[2, 14, 14, 16], [4, 4, 16, 32], 2, "same"],
     // Large enough that both gradients work through the batch in chunks (2, 2, 1 images).
@@ -185,6 +188,26 @@ describe("Sum, Mean and Tile on wasm", () => {
       await compare("tile", (x) => tf.tile(x, reps), [{ shape, seed: 14 }]);
       const ints = async (b: "cpu" | "wasm") => on(b, () => [tf.cast(tf.tile(tf.cast(tf.mul(tf.tensor(data(15, sizeOf(shape)), shape), 100), "int32"), reps), "float32")]);
       assertClose((await ints("wasm"))[0], (await ints("cpu"))[0], 0, "int32 tile");
+    });
+  }
+});
+
+describe("Transpose on wasm (blocked matrix transposes)", () => {
+  const cases: [number[], number[]][] = [
+    [[4, 5, 6, 3], [3, 0, 1, 2]], // a conv activation channels-first: one [120, 3] transpose
+    [[130, 70], [1, 0]], // more than one block of rows
+    [[3, 4, 5], [0, 2, 1]], // a batch of matrices
+    [[2, 3, 4, 5], [0, 1, 3, 2]],
+    [[1, 5, 1, 3], [2, 3, 0, 1]], // size-1 axes dropped
+    [[2, 1, 3], [1, 0, 2]], // only a size-1 axis moves: a copy
+    [[2, 3, 4], [1, 0, 2]], // not a matrix transpose: tfjs's kernel
+    [[2, 3, 4, 5], [3, 1, 2, 0]],
+  ];
+  for (const [shape, perm] of cases) {
+    it(`[${shape}] by [${perm}] (float32, and int32 values)`, async () => {
+      await compare("transpose", (x) => tf.transpose(x, perm), [{ shape, seed: 16 }]);
+      const ints = async (b: "cpu" | "wasm") => on(b, () => [tf.cast(tf.transpose(tf.cast(tf.mul(tf.tensor(data(17, sizeOf(shape)), shape), 100), "int32"), perm), "float32")]);
+      assertClose((await ints("wasm"))[0], (await ints("cpu"))[0], 0, "int32 transpose");
     });
   }
 });

@@ -12,6 +12,7 @@
  * | UnsortedSegmentSum   | missing (gather's gradient) | scatter-add on the heap            |
  * | Sum, Mean            | transpose first unless innermost | in-place block sums (float64)  |
  * | Tile                 | per-element index arithmetic | one copy, then block copies       |
+ * | Transpose            | per-element index arithmetic; power-of-two strides | blocked matrix transposes |
  */
 import * as tf from "@tensorflow/tfjs";
 import { convKernels } from "./conv";
@@ -19,8 +20,9 @@ import { matmulKernels } from "./matmul";
 import { rememberOriginal } from "./heap";
 import { reduceKernels } from "./reduce";
 import { segmentKernels } from "./segment";
+import { transposeKernels } from "./transpose";
 
-export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels, ...reduceKernels];
+export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels, ...reduceKernels, ...transposeKernels];
 
 let registered = false;
 

@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, heapWindow, runOriginal, sizeOf } from "./heap";
+import { transpose } from "./transpose";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -30,7 +31,7 @@ function swapLastTwo(rank: number): number[] {
 
 /** `x` with its last two axes swapped, materialised (a new tensor the caller disposes). */
 function transposeLastTwo(backend: WasmBackend, x: TensorInfo): TensorInfo {
-  return runOriginal("Transpose", backend, { x }, { perm: swapLastTwo(x.shape.length) });
+  return transpose(backend, x, swapLastTwo(x.shape.length));
 }
 
 function shapeBytes(shape: number[]): Uint8Array {
