@@ -15,8 +15,8 @@
  * (analytic FLOPs, below), peak memory, and the ratio to PyTorch's best thread count. Then the
  * kernel's time to a first result and the live dashboard's overhead. Prints, never asserts.
  *
- * A row for the wasm backend with 2 threads comes from a child process (the thread count is fixed
- * when the backend starts).
+ * The wasm backend runs on its default threads (one per core, up to 4); a row for one wasm thread
+ * comes from a child process (the thread count is fixed when the backend starts).
  *
  *   npm run bench -- performance     (ROUNDS=3 REPS=5; BENCH_CPU=1 adds the cpu backend;
  *                                     WORKLOADS=vae,dcgan picks workloads)
@@ -133,7 +133,8 @@ function torchRun(workload: string, threads: number, reps: number, warmup: numbe
 }
 
 async function measure(w: Workload, backend: string, torch: string | null): Promise<void> {
-  await lab.ready({ backend: backend as "wasm" | "cpu", quiet: true });
+  const info = await lab.ready({ backend: backend as "wasm" | "cpu", quiet: true });
+  const threads = info.threads ?? 1;
   const model = await w.setup();
   const ours: number[] = [];
   const peers: Record<number, number[]> = { 1: [], 2: [] };
@@ -162,14 +163,15 @@ async function measure(w: Workload, backend: string, torch: string | null): Prom
     model.dispose();
     return;
   }
-  const threaded = backend === "wasm" && os.cpus().length > 1 ? threadedRun(w.name) : null;
+  const single = backend === "wasm" && threads > 1 ? singleThreadRun(w.name) : null;
   const gflops = FLOPS[w.name] / (ms / 1000) / 1e9;
   const mem = backend === "wasm" ? `wasm heap ${(wasmHeapBytes() / 2 ** 20).toFixed(0)} MB` : `rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`;
   const line = (who: string, m: number, note: string) =>
     console.log(`  ${who.padEnd(24)} ${m.toFixed(1).padStart(9)} ms ${(1000 / m).toFixed(2).padStart(8)} /s ${(FLOPS[w.name] / (m / 1000) / 1e9).toFixed(1).padStart(7)} GFLOP/s  ${note}`);
   console.log(`\n${w.name} (batch ${BATCH[w.name]}, ${model.params.toLocaleString("en-US")} parameters, ${(FLOPS[w.name] / 1e9).toFixed(2)} GFLOP per step)`);
-  line(`LatentLab ${backend}`, ms, mem);
-  if (threaded) line("LatentLab wasm 2 threads", threaded.ms, `wasm heap ${(threaded.heap / 2 ** 20).toFixed(0)} MB (LATENTLAB_WASM_THREADS=2)`);
+  const who = backend === "wasm" ? `LatentLab wasm ${threads} thread${threads > 1 ? "s" : ""}` : `LatentLab ${backend}`;
+  line(who, ms, mem);
+  if (single) line("LatentLab wasm 1 thread", single.ms, `wasm heap ${(single.heap / 2 ** 20).toFixed(0)} MB (LATENTLAB_WASM_THREADS=1)`);
   if (torch && backend === "wasm") {
     if (peerParams !== model.params) console.log(`  !! parameter counts differ: LatentLab ${model.params}, PyTorch ${peerParams}`);
     const p1 = median(peers[1]);
@@ -179,21 +181,21 @@ async function measure(w: Workload, backend: string, torch: string | null): Prom
     const best = Math.min(p1, p2);
     const peer = `PyTorch's best (${p1 <= p2 ? 1 : 2} thread${p1 <= p2 ? "" : "s"})`;
     console.log(`  → LatentLab at ${(best / ms).toFixed(2)}× ${peer} steps/s; ${gflops.toFixed(1)} GFLOP/s achieved`);
-    if (threaded) console.log(`  → with 2 wasm threads: ${(best / threaded.ms).toFixed(2)}× ${peer}; ${(ms / threaded.ms).toFixed(2)}× one wasm thread`);
+    if (single) console.log(`  → one wasm thread: ${(best / single.ms).toFixed(2)}× ${peer}; ${threads} threads are ${(single.ms / ms).toFixed(2)}× one`);
   }
   model.dispose();
 }
 
-/** The same workload in a fresh process whose wasm backend runs tfjs's threaded build with 2 threads. */
-function threadedRun(workload: string): { ms: number; heap: number } | null {
+/** The same workload in a fresh process whose wasm backend runs single-threaded. */
+function singleThreadRun(workload: string): { ms: number; heap: number } | null {
   const r = spawnSync(process.execPath, [__filename], {
     encoding: "utf8",
-    env: { ...process.env, BENCH_CHILD: "1", WORKLOADS: workload, LATENTLAB_WASM_THREADS: "2" },
+    env: { ...process.env, BENCH_CHILD: "1", WORKLOADS: workload, LATENTLAB_WASM_THREADS: "1" },
     timeout: 900_000,
   });
   const last = r.stdout?.trim().split("\n").pop() ?? "";
   if (r.status !== 0 || !last.startsWith("{")) {
-    console.log(`  (2 wasm threads: no result — ${r.error?.message ?? r.stderr?.trim().split("\n").pop() ?? `exit ${r.status}`})`);
+    console.log(`  (1 wasm thread: no result — ${r.error?.message ?? r.stderr?.trim().split("\n").pop() ?? `exit ${r.status}`})`);
     return null;
   }
   return JSON.parse(last);

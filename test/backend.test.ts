@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { ready } from "../src/backend/ready";
@@ -68,7 +69,7 @@ describe("lab.ready", () => {
     }
   });
 
-  it("runs the wasm backend on 2 threads when asked: same losses as 1 thread, and the process still exits", () => {
+  it("runs the wasm backend on one thread per core by default (up to 4), or as asked: same losses as 1 thread, and the process still exits", () => {
     // A fresh process each (the thread count is fixed when the backend starts); a DCGAN-shaped
     // model so that the convolutions are large enough for XNNPACK to split them.
     const script = `
@@ -78,18 +79,24 @@ describe("lab.ready", () => {
         const m = lab.gan({ data: lab.data.mnist({ n: 256, seed: 0 }), batchSize: 32, seed: 0 });
         const losses = [];
         for (let i = 0; i < 3; i++) losses.push((await m.step()).d);
-        console.log(JSON.stringify({ reason: info.reason, losses }));
+        console.log(JSON.stringify({ reason: info.reason, threads: info.threads, losses }));
         m.dispose();
       })();`;
-    const run = (threads: string) => {
-      const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 120_000, env: { ...process.env, LATENTLAB_WASM_THREADS: threads } });
+    const run = (threads: string | null) => {
+      const env = { ...process.env, LATENTLAB_WASM_THREADS: threads ?? "" };
+      const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 120_000, env });
       assert.equal(r.status, 0, `LATENTLAB_WASM_THREADS=${threads}: exit ${r.status} ${r.signal ?? ""} (a pool that keeps Node alive ends in the timeout)\n${r.stderr}`);
-      return JSON.parse(r.stdout.trim().split("\n").pop() as string) as { reason: string; losses: number[] };
+      return JSON.parse(r.stdout.trim().split("\n").pop() as string) as { reason: string; threads: number; losses: number[] };
     };
     const one = run("1");
     const two = run("2");
+    const byDefault = run(null);
     assert.match(two.reason, /2 threads/);
+    assert.equal(two.threads, 2);
     assert.doesNotMatch(one.reason, /threads/);
+    assert.equal(one.threads, 1);
+    assert.equal(byDefault.threads, Math.min(4, os.availableParallelism()));
     assert.deepEqual(two.losses, one.losses);
+    assert.deepEqual(byDefault.losses, one.losses);
   });
 });

@@ -7,8 +7,9 @@
  * and never required. `LATENTLAB_BACKEND` or `lab.ready({ backend })` overrides the choice.
  */
 import * as tf from "@tensorflow/tfjs";
+import * as os from "node:os";
 import { registerMissingGradients } from "./gradients";
-import { useWasmThreads } from "./threads";
+import { useWasmThreads, wasmThreads } from "./threads";
 import { registerWasmKernels } from "./wasm-kernels";
 
 /** What a user may ask for. `tensorflow` is tfjs-node or tfjs-node-gpu, whichever loads. */
@@ -20,8 +21,9 @@ export interface ReadyOptions {
   /** Do not print the one-line choice to stderr (the kernel prints its own banner). */
   quiet?: boolean;
   /**
-   * Threads for the wasm backend (tfjs-backend-wasm's threaded SIMD build); default
-   * LATENTLAB_WASM_THREADS, else 1. Fixed at the backend's first start.
+   * Threads for the wasm backend (tfjs-backend-wasm's threaded SIMD build when more than 1);
+   * default LATENTLAB_WASM_THREADS, else one per core up to 4 (see defaultWasmThreads). Fixed at
+   * the backend's first start.
    */
   threads?: number;
 }
@@ -33,6 +35,8 @@ export interface BackendInfo {
   reason: string;
   /** For `tensorflow`: which native package loaded. */
   nativePackage?: "@tensorflow/tfjs-node-gpu" | "@tensorflow/tfjs-node";
+  /** For `wasm`: the threads its operators run on. */
+  threads?: number;
 }
 
 const REQUESTS: readonly BackendRequest[] = ["auto", "tensorflow", "wasm", "cpu"];
@@ -84,8 +88,19 @@ async function tryNative(): Promise<{ info: BackendInfo } | { why: string }> {
   return { why: reasons.join("; ") };
 }
 
+/**
+ * One wasm thread per core, up to 4 (the most the threaded build's pool is sized for). On the
+ * 2-core reference machine two threads train 1.1× (VAE) to 1.4× (DCGAN, DDPM) faster than one,
+ * with identical losses (XNNPACK splits a product by output tiles, so no sum changes order).
+ */
+export function defaultWasmThreads(): number {
+  const cores = typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
+  return Math.max(1, Math.min(4, cores));
+}
+
 function wantedThreads(options: ReadyOptions): number {
-  const raw = options.threads ?? (process.env.LATENTLAB_WASM_THREADS ? Number(process.env.LATENTLAB_WASM_THREADS) : 1);
+  const fromEnv = process.env.LATENTLAB_WASM_THREADS;
+  const raw = options.threads ?? (fromEnv && fromEnv.trim() !== "" ? Number(fromEnv) : defaultWasmThreads());
   if (!Number.isInteger(raw) || raw < 1) {
     throw new Error(`wasm threads must be a whole number ≥ 1 (from ${options.threads !== undefined ? "lab.ready({ threads })" : "LATENTLAB_WASM_THREADS"}), got ${String(raw)}.`);
   }
@@ -112,6 +127,7 @@ async function tryWasm(threads: number): Promise<{ info: BackendInfo } | { why: 
   return {
     info: {
       backend: "wasm",
+      threads: wasmThreads(),
       reason: `WebAssembly with XNNPACK${simd ? " and SIMD" : " (no SIMD)"}${threadNote}, plus LatentLab's training kernels`,
     },
   };
