@@ -4,6 +4,7 @@
  * Tolerance: 1e-4 of the reference's largest magnitude (float32 sums in a different order).
  */
 import { before, describe, it } from "node:test";
+import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { assertClose, bothBackends, data, on, sizeOf } from "./helpers";
 
@@ -50,8 +51,18 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     [[3, 9, 8, 5], [2, 5, 5, 4], 1, "valid"],
     [[4, 28, 28, 1], [4, 4, 1, 16], 2, "same"],
     [[2, 14, 14, 16], [4, 4, 16, 32], 2, "same"],
-    // Large enough that both gradients work through the batch in chunks (2, 2, 1 images).
+    // 16 channels or more: the gradients run as XNNPACK convs (filter by conv, input by phases
+    // when strided), on odd sizes, unused input rows (the filter gradient falls back), a filter
+    // no larger than the stride, and a 1×1 stride-2 conv whose odd phases get no taps.
+    [[2, 9, 7, 16], [3, 3, 16, 3], 2, "valid"],
+    [[2, 10, 8, 16], [3, 3, 16, 2], 2, "valid"],
+    [[1, 11, 9, 17], [5, 3, 17, 4], 3, "same"],
+    [[2, 8, 8, 16], [2, 2, 16, 3], 2, "valid"],
+    [[2, 9, 9, 16], [1, 1, 16, 4], 2, "valid"],
+    // Larger: by convs; and (8 channels) by products that work through the batch in chunks
+    // (10 images, then 1).
     [[5, 64, 64, 32], [5, 5, 32, 4], 1, "same"],
+    [[11, 128, 128, 8], [5, 5, 8, 4], 2, "same"],
   ];
   for (const [x, w, s, pad] of cases) {
     it(`x [${x}] filter [${w}] stride ${s} pad ${pad}`, async () => {
@@ -69,6 +80,8 @@ describe("conv2dTranspose on wasm (forward is Conv2DBackpropInput)", () => {
     [[1, 3, 4, 2], [3, 3, 3, 2], 2, "valid"],
     [[3, 5, 5, 3], [3, 3, 2, 3], 1, "same"],
     [[1, 4, 4, 1], [5, 5, 1, 1], 3, "valid"],
+    [[2, 5, 5, 8], [4, 4, 16, 8], 2, "same"], // 16 output channels: by phases
+    [[1, 4, 3, 4], [3, 3, 16, 4], 3, "valid"],
   ];
   for (const [x, w, s, pad] of cases) {
     it(`x [${x}] filter [${w}] stride ${s} pad ${pad}`, async () => {
@@ -200,7 +213,10 @@ describe("Transpose on wasm (blocked matrix transposes)", () => {
     [[2, 3, 4, 5], [0, 1, 3, 2]],
     [[1, 5, 1, 3], [2, 3, 0, 1]], // size-1 axes dropped
     [[2, 1, 3], [1, 0, 2]], // only a size-1 axis moves: a copy
-    [[2, 3, 4], [1, 0, 2]], // not a matrix transpose: tfjs's kernel
+    [[2, 3, 4], [1, 0, 2]], // a matrix of runs of 4
+    [[4, 5, 6, 3], [1, 2, 0, 3]], // [batch, pixels, channels] to [pixels, batch, channels]
+    [[3, 4, 5, 6], [0, 2, 1, 3]],
+    [[2, 3, 4], [2, 1, 0]], // not a matrix transpose: tfjs's kernel
     [[2, 3, 4, 5], [3, 1, 2, 0]],
   ];
   for (const [shape, perm] of cases) {
@@ -210,4 +226,29 @@ describe("Transpose on wasm (blocked matrix transposes)", () => {
       assertClose((await ints("wasm"))[0], (await ints("cpu"))[0], 0, "int32 transpose");
     });
   }
+});
+
+describe("Identity and same-dtype Cast on wasm share data", () => {
+  it("clone and cast give the cpu backend's values and gradients", async () => {
+    await compare("clone", (x) => tf.clone(x), [{ shape: [3, 4], seed: 18 }]);
+    await compare("cast", (x) => tf.mul(tf.cast(x, "float32"), 2), [{ shape: [5, 2], seed: 19 }]);
+    const ints = async (b: "cpu" | "wasm") => on(b, () => [tf.cast(tf.cast(tf.cast(tf.tensor(data(20, 12), [3, 4]), "int32"), "int32"), "float32")]);
+    assertClose((await ints("wasm"))[0], (await ints("cpu"))[0], 0, "int32 casts");
+  });
+
+  it("a clone outlives its source, and the memory is freed with the last of them", async () => {
+    await tf.setBackend("wasm");
+    const before = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+    const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+    const y = tf.clone(x);
+    const z = tf.cast(y, "float32");
+    assert.equal((tf.memory() as typeof before).numDataBuffers, before.numDataBuffers + 1, "one buffer for three tensors");
+    x.dispose();
+    y.dispose();
+    assert.deepEqual(Array.from(z.dataSync()), [1, 2, 3, 4]);
+    z.dispose();
+    const after = tf.memory() as typeof before;
+    assert.equal(after.numDataBuffers, before.numDataBuffers);
+    assert.equal(after.numBytes, before.numBytes);
+  });
 });

@@ -13,6 +13,7 @@
  * | Sum, Mean            | transpose first unless innermost | in-place block sums (float64)  |
  * | Tile                 | per-element index arithmetic | one copy, then block copies       |
  * | Transpose            | per-element index arithmetic; power-of-two strides | blocked matrix transposes |
+ * | Identity, Cast (same dtype) | a copy (the tape clones every saved tensor) | shared data, reference-counted |
  */
 import * as tf from "@tensorflow/tfjs";
 import { convKernels } from "./conv";
@@ -20,9 +21,10 @@ import { matmulKernels } from "./matmul";
 import { rememberOriginal } from "./heap";
 import { reduceKernels } from "./reduce";
 import { segmentKernels } from "./segment";
+import { shareKernels } from "./share";
 import { transposeKernels } from "./transpose";
 
-export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels, ...reduceKernels, ...transposeKernels];
+export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels, ...reduceKernels, ...transposeKernels, ...shareKernels];
 
 let registered = false;
 

@@ -6,8 +6,9 @@
  * layers (64 channels: 13.5 ms for a 32×28×28×64 activation). Every matrix product with a
  * transposed side and every conv filter gradient transposes, so here axes that stay together
  * are merged first, and when what is left is a transpose of matrices ([1, 0], or [0, 2, 1] for a
- * batch of them) it is done in blocks of rows: reads along a row, writes along short runs of
- * each output row (2.3 ms for the same tensor). Other permutations keep tfjs's kernel.
+ * batch of them, or either with a trailing axis left in place) it is done in blocks of rows:
+ * reads along a row, writes along short runs of each output row (2.3 ms for the same tensor).
+ * Other permutations keep tfjs's kernel.
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, runOriginal, sizeOf } from "./heap";
@@ -38,10 +39,23 @@ export function mergeAxes(shape: readonly number[], perm: readonly number[]): { 
   };
 }
 
-/** out[b][c][r] = in[b][r][c] for `batch` matrices of rows × cols, from `src` to `dst` (element offsets). */
-function transposeMatrices(arr: Float32Array | Int32Array, src: number, dst: number, batch: number, rows: number, cols: number): void {
-  const size = rows * cols;
+/**
+ * out[b][c][r][:] = in[b][r][c][:] for `batch` matrices of rows × cols whose elements are runs of
+ * `inner` values, from `src` to `dst` (element offsets).
+ */
+function transposeMatrices(arr: Float32Array | Int32Array, src: number, dst: number, batch: number, rows: number, cols: number, inner: number): void {
+  const size = rows * cols * inner;
+  const rowLen = cols * inner;
+  const colLen = rows * inner;
   for (let b = 0; b < batch; b++, src += size, dst += size) {
+    if (inner > 1) {
+      for (let c = 0; c < cols; c++) {
+        for (let r = 0, d = dst + c * colLen, s = src + c * inner; r < rows; r++, s += rowLen) {
+          for (let i = 0; i < inner; i++) arr[d++] = arr[s + i];
+        }
+      }
+      continue;
+    }
     for (let r0 = 0; r0 < rows; r0 += BLOCK) {
       const r1 = Math.min(rows, r0 + BLOCK);
       for (let c = 0; c < cols; c++) {
@@ -52,12 +66,21 @@ function transposeMatrices(arr: Float32Array | Int32Array, src: number, dst: num
   }
 }
 
+/** [batch, rows, cols, inner] when the merged permutation swaps two axes (rows, cols), else null. */
+function asMatrices(shape: number[], p: number[]): [number, number, number, number] | null {
+  const is = (q: number[]) => p.length === q.length && p.every((a, i) => a === q[i]);
+  if (is([1, 0])) return [1, shape[0], shape[1], 1];
+  if (is([0, 2, 1])) return [shape[0], shape[1], shape[2], 1];
+  if (is([1, 0, 2])) return [1, shape[0], shape[1], shape[2]];
+  if (is([0, 2, 1, 3])) return [shape[0], shape[1], shape[2], shape[3]];
+  return null;
+}
+
 /** `x` permuted by `perm` (a new tensor), by blocks where it is a matrix transpose. */
 export function transpose(backend: WasmBackend, x: TensorInfo, perm: readonly number[]): TensorInfo {
   const merged = mergeAxes(x.shape, perm);
-  const p = merged.perm;
-  const matrices = p.length === 2 && p[0] === 1 ? [1, ...merged.shape] : p.length === 3 && p[0] === 0 && p[1] === 2 ? merged.shape : null;
-  if ((x.dtype !== "float32" && x.dtype !== "int32") || (matrices === null && p.length > 1)) {
+  const matrices = asMatrices(merged.shape, merged.perm);
+  if ((x.dtype !== "float32" && x.dtype !== "int32") || (matrices === null && merged.perm.length > 1)) {
     return runOriginal("Transpose", backend, { x }, { perm: [...perm] });
   }
   const out = backend.makeOutput(perm.map((a) => x.shape[a]), x.dtype);
@@ -66,7 +89,7 @@ export function transpose(backend: WasmBackend, x: TensorInfo, perm: readonly nu
   const src = backend.dataIdMap.get(x.dataId).memoryOffset >>> 2;
   const dst = backend.dataIdMap.get(out.dataId).memoryOffset >>> 2;
   if (matrices === null) arr.copyWithin(dst, src, src + sizeOf(x.shape)); // the order is unchanged
-  else transposeMatrices(arr, src, dst, matrices[0], matrices[1], matrices[2]);
+  else transposeMatrices(arr, src, dst, ...matrices);
   return out;
 }
 
