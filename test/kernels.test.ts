@@ -6,6 +6,8 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
+import { LAYER_NORM, LAYER_NORM_GRAD } from "../src/backend/wasm-kernels/layernorm";
+import { layerNormOp } from "../src/nn/layers";
 import { assertClose, bothBackends, data, on, sizeOf } from "./helpers";
 
 const TOL = 1e-4;
@@ -250,5 +252,39 @@ describe("Identity and same-dtype Cast on wasm share data", () => {
     const after = tf.memory() as typeof before;
     assert.equal(after.numDataBuffers, before.numDataBuffers);
     assert.equal(after.numBytes, before.numBytes);
+  });
+});
+
+describe("LatentLabLayerNorm on wasm (layer norm + optional SiLU, one kernel each way)", () => {
+  const cases: [number[], "linear" | "silu"][] = [
+    [[2, 5, 7, 6], "silu"],
+    [[2, 5, 7, 6], "linear"],
+    [[3, 33], "silu"],
+    [[4, 1, 1, 64], "linear"],
+    [[1, 3, 128], "silu"],
+  ];
+  for (const [shape, activation] of cases) {
+    it(`[${shape}] ${activation} against tfjs ops on cpu`, async () => {
+      const c = shape[shape.length - 1];
+      await compare(`layerNorm ${activation}`, (x, g, b) => layerNormOp(x, g, b, 1e-5, activation), [
+        { shape, seed: 21 },
+        { shape: [c], seed: 22 },
+        { shape: [c], seed: 23 },
+      ]);
+    });
+  }
+
+  it("is a kernel on wasm only (cpu runs the tfjs ops it is compared with), and keeps no tensor after a gradient", async () => {
+    assert.ok(tf.getKernel(LAYER_NORM, "wasm") && tf.getKernel(LAYER_NORM_GRAD, "wasm"));
+    assert.equal(tf.getKernel(LAYER_NORM, "cpu"), undefined);
+    await tf.setBackend("wasm");
+    const x = tf.tensor(data(24, 2 * 3 * 8), [2, 3, 8]);
+    const g = tf.ones([8]);
+    const b = tf.zeros([8]);
+    const before = tf.memory().numTensors;
+    const grads = tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(layerNormOp(a, gg, bb, 1e-5, "silu")))([x, g, b]);
+    tf.dispose(grads);
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose([x, g, b]);
   });
 });

@@ -6,6 +6,7 @@
  * builds the same network on every backend.
  */
 import * as tf from "@tensorflow/tfjs";
+import { LAYER_NORM, LAYER_NORM_GRAD } from "../backend/wasm-kernels/layernorm";
 import { Rng } from "../random/rng";
 import { Leaf, Module } from "./module";
 
@@ -252,19 +253,57 @@ export function batchNorm(name: string, o: BatchNormOptions): Module {
   );
 }
 
-/** Layer normalisation over the last axis (Ba et al. 2016). */
-export function layerNorm(name: string, o: NormOptions): Module {
+export interface LayerNormOptions extends NormOptions {
+  /** Applied to the output: "linear" (default) or "silu", fused into the norm's kernel on wasm. */
+  activation?: "linear" | "silu";
+}
+
+/**
+ * γ·(x − μ)/σ + β over the last axis, then SiLU if asked. On wasm one kernel and one gradient
+ * kernel (backend/wasm-kernels/layernorm.ts), which keep only μ and 1/σ for the gradient;
+ * elsewhere the same arithmetic in tfjs ops.
+ */
+export function layerNormOp(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number, activation: "linear" | "silu" = "linear"): tf.Tensor {
+  const silu = activation === "silu";
+  if (!tf.getKernel(LAYER_NORM, tf.getBackend())) {
+    return tf.tidy(() => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon)));
+      const z = tf.add(tf.mul(normed, gamma), beta);
+      return silu ? activate(z, "silu") : z;
+    });
+  }
+  const attrs = { epsilon, silu } as unknown as tf.NamedAttrMap;
+  const op = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM, { x: xi, gamma: g, beta: b }, attrs) as tf.Tensor[];
+    save([xi, g, b, mean, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sg, sb, sm, sr] = saved;
+        return tf.engine().runKernel(LAYER_NORM_GRAD, { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr }, attrs) as tf.Tensor[];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x, gamma, beta);
+}
+
+/** Layer normalisation over the last axis (Ba et al. 2016), optionally followed by SiLU. */
+export function layerNorm(name: string, o: LayerNormOptions): Module {
   const features = positiveInt(o.features, `layerNorm("${name}").features`);
   const eps = o.epsilon ?? 1e-5;
+  const activation = o.activation ?? "linear";
+  if (activation !== "linear" && activation !== "silu") {
+    throw new Error(`layerNorm("${name}").activation must be "linear" or "silu", got ${JSON.stringify(activation)}.`);
+  }
   const gamma = ones([features]);
   const beta = zeros([features]);
-  return new Leaf(name, { gamma, beta }, (x) =>
-    tf.tidy(() => {
-      const { mean, variance } = tf.moments(x, -1, true);
-      const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
-      return tf.add(tf.mul(normed, gamma), beta);
-    }),
-  );
+  return new Leaf(name, { gamma, beta }, (x) => {
+    if (x.shape[x.shape.length - 1] !== features) {
+      throw new Error(`layerNorm("${name}") expects ${features} features in the last axis, got shape [${x.shape}].`);
+    }
+    return layerNormOp(x, gamma, beta, eps, activation);
+  });
 }
 
 export interface EmbeddingOptions {

@@ -14,6 +14,7 @@
  * | Tile                 | per-element index arithmetic | one copy, then block copies       |
  * | Transpose            | per-element index arithmetic; power-of-two strides | blocked matrix transposes |
  * | Identity, Cast (same dtype) | a copy (the tape clones every saved tensor) | shared data, reference-counted |
+ * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one kernel each way, keeps μ and 1/σ |
  */
 import * as tf from "@tensorflow/tfjs";
 import { convKernels } from "./conv";
@@ -21,10 +22,11 @@ import { matmulKernels } from "./matmul";
 import { rememberOriginal } from "./heap";
 import { reduceKernels } from "./reduce";
 import { segmentKernels } from "./segment";
+import { layerNormKernels } from "./layernorm";
 import { shareKernels } from "./share";
 import { transposeKernels } from "./transpose";
 
-export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels, ...reduceKernels, ...transposeKernels, ...shareKernels];
+export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels, ...reduceKernels, ...transposeKernels, ...shareKernels, ...layerNormKernels];
 
 let registered = false;
 

@@ -97,10 +97,10 @@ export function mlpDenoiser(o: MlpDenoiserOptions): Denoiser {
 
 /** A residual block: LN → SiLU → conv3 → + time → LN → SiLU → conv3, plus a (projected) skip. */
 function resBlock(name: string, cin: number, cout: number, tDim: number, r: Rng) {
-  const norm1 = nn.layerNorm(`${name}_norm1`, { features: cin });
+  const norm1 = nn.layerNorm(`${name}_norm1`, { features: cin, activation: "silu" });
   const conv1 = nn.conv2d(`${name}_conv1`, { inputs: cin, filters: cout, kernel: 3, rng: r });
   const time = nn.dense(`${name}_time`, { inputs: tDim, units: cout, rng: r });
-  const norm2 = nn.layerNorm(`${name}_norm2`, { features: cout });
+  const norm2 = nn.layerNorm(`${name}_norm2`, { features: cout, activation: "silu" });
   const conv2 = nn.conv2d(`${name}_conv2`, { inputs: cout, filters: cout, kernel: 3, rng: r });
   const skip = cin === cout ? null : nn.conv2d(`${name}_skip`, { inputs: cin, filters: cout, kernel: 1, rng: r });
   const parts: Module[] = [norm1, conv1, time, norm2, conv2, ...(skip ? [skip] : [])];
@@ -108,9 +108,9 @@ function resBlock(name: string, cin: number, cout: number, tDim: number, r: Rng)
     parts,
     apply(x: tf.Tensor, temb: tf.Tensor): tf.Tensor {
       return tf.tidy(() => {
-        let h = conv1.apply(nn.activate(norm1.apply(x), "silu"));
+        let h = conv1.apply(norm1.apply(x));
         h = tf.add(h, tf.reshape(time.apply(temb), [x.shape[0], 1, 1, cout]));
-        h = conv2.apply(nn.activate(norm2.apply(h), "silu"));
+        h = conv2.apply(norm2.apply(h));
         return tf.add(h, skip ? skip.apply(x) : x);
       });
     },
@@ -142,7 +142,7 @@ export function unet(o: UnetOptions): Denoiser {
   const up2 = Array.from({ length: o.blocks }, (_, i) => resBlock(`up2_${i}`, 2 * c2, c2, tDim, r));
   const upsample = nn.conv2dTranspose("upsample", { inputs: c2, filters: c1, kernel: 4, stride: 2, rng: r });
   const up1 = Array.from({ length: o.blocks }, (_, i) => resBlock(`up1_${i}`, 2 * c1, c1, tDim, r));
-  const outNorm = nn.layerNorm("out_norm", { features: c1 });
+  const outNorm = nn.layerNorm("out_norm", { features: c1, activation: "silu" });
   const outConv = nn.conv2d("out", { inputs: c1, filters: o.channels, kernel: 3, rng: r });
   const modules: Module[] = [t0, t1, inConv, downsample, upsample, outNorm, outConv, ...[...down1, ...down2, mid, ...up2, ...up1].flatMap((b) => b.parts)];
   const params = new Group(modules.map((m) => nn.sequential("unet", [m])));
@@ -167,7 +167,7 @@ export function unet(o: UnetOptions): Denoiser {
         for (const b of up2) h = b.apply(tf.concat([h, skips2.pop() as tf.Tensor], 3), temb);
         h = upsample.apply(h);
         for (const b of up1) h = b.apply(tf.concat([h, skips1.pop() as tf.Tensor], 3), temb);
-        return outConv.apply(nn.activate(outNorm.apply(h), "silu"));
+        return outConv.apply(outNorm.apply(h));
       }),
   };
 }
