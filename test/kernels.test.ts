@@ -161,6 +161,18 @@ describe("UnsortedSegmentSum on wasm (the gradient of gather / embeddings)", () 
     const f = (table: tf.Tensor) => tf.gather(table, tf.tensor1d(ids, "int32"));
     await compare("gather", f, [{ shape: [7, 5], seed: 10 }]);
   });
+  it("gather along other axes, of int32 values, and a batch of images", async () => {
+    await compare("gather axis 1", (t) => tf.gather(t, tf.tensor1d([2, 0, 2], "int32"), 1), [{ shape: [4, 3, 5], seed: 25 }]);
+    await compare("gather last axis", (t) => tf.gather(t, tf.tensor2d([[1, 0], [1, 1]], [2, 2], "int32"), 2), [{ shape: [3, 2, 2], seed: 26 }]);
+    await compare("gather images", (t) => tf.gather(t, tf.tensor1d([19, 3, 3, 0, 7], "int32")), [{ shape: [20, 4, 4, 1], seed: 27 }], false);
+    const ints = async (b: "cpu" | "wasm") => on(b, () => [tf.cast(tf.gather(tf.cast(tf.mul(tf.tensor(data(28, 60), [6, 10]), 1000), "int32"), tf.tensor1d([5, 1], "int32")), "float32")]);
+    assertClose((await ints("wasm"))[0], (await ints("cpu"))[0], 0, "int32 gather");
+    await tf.setBackend("wasm");
+    const before = tf.memory().numTensors;
+    assert.throws(() => tf.tidy(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([0, 3], "int32"))), /index value 3 is not in \[0, 2\]/);
+    assert.equal(tf.memory().numTensors, before);
+  });
+
   it("direct call, 3-d values, an out-of-range id dropped", async () => {
     const run = () => [
       tf.unsortedSegmentSum(tf.tensor(data(11, 6 * 2 * 3), [6, 2, 3]), tf.tensor1d([2, 0, 2, 9, 1, 0], "int32"), 4),

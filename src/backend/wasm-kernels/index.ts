@@ -10,6 +10,7 @@
  * | BatchMatMul          | scalar if transposed/batched | explicit transpose, per-matrix XNNPACK |
  * | _FusedMatMul         | scalar if transposed     | explicit transpose, then XNNPACK      |
  * | UnsortedSegmentSum   | missing (gather's gradient) | scatter-add on the heap            |
+ * | GatherV2             | element by element       | one block copy per gathered slice     |
  * | Sum, Mean            | transpose first unless innermost | in-place block sums (float64)  |
  * | Tile                 | per-element index arithmetic | one copy, then block copies       |
  * | Transpose            | per-element index arithmetic; power-of-two strides | blocked matrix transposes |
