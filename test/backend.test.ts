@@ -99,4 +99,31 @@ describe("lab.ready", () => {
     assert.deepEqual(two.losses, one.losses);
     assert.deepEqual(byDefault.losses, one.losses);
   });
+  it("turns a full wasm heap into a clear error, and the backend keeps working", () => {
+    // A fresh process: the heap grows to WebAssembly's 4 GB limit and never shrinks.
+    const script = `
+      const lab = require(${JSON.stringify(path.resolve(__dirname, "..", "src", "index.js"))});
+      const tf = require("@tensorflow/tfjs");
+      (async () => {
+        await lab.ready({ backend: "wasm", quiet: true });
+        const first = tf.tensor([1, 2, 3]);
+        const kept = [];
+        let message = "no error";
+        try {
+          for (let i = 0; i < 20; i++) kept.push(tf.fill([64 * 2 ** 20], 1));
+        } catch (e) {
+          message = e.message;
+        }
+        const blocks = kept.length;
+        tf.dispose(kept);
+        console.log(JSON.stringify({ message, blocks, first: Array.from(first.dataSync()), sum: tf.ones([1000]).sum().dataSync()[0] }));
+      })();`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split("\n").pop() as string) as { message: string; blocks: number; first: number[]; sum: number };
+    assert.match(out.message, /The wasm heap is full: 256\.0 MB more did not fit .*4 GB.*smaller batch size/);
+    assert.ok(out.blocks >= 12 && out.blocks < 16, `${out.blocks} blocks of 256 MB fitted`);
+    assert.deepEqual(out.first, [1, 2, 3]);
+    assert.equal(out.sum, 1000);
+  });
 });

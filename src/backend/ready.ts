@@ -11,6 +11,7 @@ import * as os from "node:os";
 import { registerMissingGradients } from "./gradients";
 import { useWasmThreads, wasmThreads } from "./threads";
 import { registerWasmKernels } from "./wasm-kernels";
+import { asWasmBackend, guardHeap } from "./wasm-kernels/heap";
 
 /** What a user may ask for. `tensorflow` is tfjs-node or tfjs-node-gpu, whichever loads. */
 export type BackendRequest = "auto" | "tensorflow" | "wasm" | "cpu";
@@ -123,6 +124,7 @@ async function tryWasm(threads: number): Promise<{ info: BackendInfo } | { why: 
   }
   registerWasmKernels();
   if (!(await tf.setBackend("wasm"))) return { why: "the wasm backend did not initialise" };
+  guardHeap(asWasmBackend(tf.backend()));
   const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
   return {
     info: {

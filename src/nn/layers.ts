@@ -259,13 +259,15 @@ export interface LayerNormOptions extends NormOptions {
 }
 
 /**
- * γ·(x − μ)/σ + β over the last axis, then SiLU if asked. On wasm one kernel and one gradient
- * kernel (backend/wasm-kernels/layernorm.ts), which keep only μ and 1/σ for the gradient;
- * elsewhere the same arithmetic in tfjs ops.
+ * γ·(x − μ)/σ + β over the last axis, then SiLU if asked. While a gradient is being recorded on
+ * wasm: one kernel and one gradient kernel (backend/wasm-kernels/layernorm.ts), which keep only μ
+ * and 1/σ for the gradient instead of five full-size intermediates. Otherwise (sampling, other
+ * backends) the same arithmetic in tfjs ops, whose vectorised kernels are the faster forward pass
+ * (a 128×28×28×32 norm + SiLU: 15 ms in ops, 25 ms in the fused kernel's loops).
  */
 export function layerNormOp(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number, activation: "linear" | "silu" = "linear"): tf.Tensor {
   const silu = activation === "silu";
-  if (!tf.getKernel(LAYER_NORM, tf.getBackend())) {
+  if (!tf.engine().isTapeOn() || !tf.getKernel(LAYER_NORM, tf.getBackend())) {
     return tf.tidy(() => {
       const { mean, variance } = tf.moments(x, -1, true);
       const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon)));

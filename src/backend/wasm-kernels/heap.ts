@@ -12,6 +12,8 @@ type TensorInfo = tf.TensorInfo;
 
 interface WasmModule {
   HEAPU8: Uint8Array;
+  _malloc(bytes: number): number;
+  asm?: { malloc?: (bytes: number) => number };
   cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
   tfjs: {
     registerTensor(id: number, size: number, memoryOffset: number): void;
@@ -117,4 +119,30 @@ export function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+const guarded = new WeakSet<object>();
+
+/**
+ * Makes a full wasm heap a clear error. tfjs-backend-wasm does not check what malloc returns, so
+ * past the 4 GB limit it writes a new tensor over address 0, which corrupts the module and ends
+ * later in "memory access out of bounds". With this guard the allocation throws instead, before
+ * anything is written; the backend and every tensor so far stay intact.
+ */
+export function guardHeap(backend: WasmBackend): void {
+  const wasm = backend.wasm;
+  if (guarded.has(wasm)) return;
+  const malloc = wasm.asm?.malloc ?? wasm._malloc.bind(wasm);
+  wasm._malloc = (bytes: number): number => {
+    const at = malloc(bytes);
+    if (at === 0 && bytes > 0) {
+      const heapMB = (wasm.HEAPU8.buffer.byteLength / 2 ** 20).toFixed(0);
+      throw new Error(
+        `The wasm heap is full: ${(bytes / 2 ** 20).toFixed(1)} MB more did not fit in its ${heapMB} MB (WebAssembly's limit is 4 GB). ` +
+          "Train or sample with a smaller batch size, or dispose tensors you keep (tf.memory() counts them).",
+      );
+    }
+    return at;
+  };
+  guarded.add(wasm);
 }
