@@ -48,6 +48,7 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     [[2, 6, 5, 2], [1, 1, 2, 3], 1, "valid"],
     [[1, 9, 7, 3], [5, 3, 3, 2], 3, "same"],
     [[2, 6, 6, 2], [3, 3, 2, 3], 1, 1],
+    [[1, 5, 5, 3], [3, 3, 3, 2], 1, 3], // padding wider than the filter reaches: the input gradient's conv is cropped
     // Stride 1 (input gradient as a conv): uneven "same" padding, a non-square valid filter.
     [[2, 7, 6, 3], [4, 2, 3, 5], 1, "same"],
     [[3, 9, 8, 5], [2, 5, 5, 4], 1, "valid"],

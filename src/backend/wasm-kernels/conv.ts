@@ -6,9 +6,9 @@
  * in a scalar loop. Both are convolutions themselves, which XNNPACK runs fast and on every
  * thread, so where the channels are many enough (MIN_CHANNELS_FOR_CONV) they run as one:
  *
- *   filter gradient:        a conv of x, channels first, by dy as the filter (filterGradientByConv)
- *   input gradient, stride 1: a conv of dy by the filter turned half a turn (inputGradientByConv)
- *   input gradient, stride s: s² such convs, one per phase of the output grid (inputGradientByPhases)
+ *   filter gradient: a conv of x, channels first, by dy as the filter (filterGradientByConv)
+ *   input gradient:  a conv of dy by the filter turned half a turn, or at stride s, s² such convs,
+ *                    one per phase of the input grid (inputGradientByPhases; at stride 1 always)
  *
  * Otherwise each is one matrix product once the input is laid out as patches:
  *
@@ -254,38 +254,6 @@ function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters
   return out;
 }
 
-/**
- * The input gradient of a stride-1 conv is itself a stride-1 conv, which XNNPACK runs about
- * three times faster than a product plus col2im: dy convolved with the filter turned half a turn
- * (kh → fh−1−kh, kw → fw−1−kw) and its channel axes swapped, padded by (f−1) − the original pad
- * on each side. Null when a pad would be negative (then the product path runs).
- */
-function inputGradientByConv(backend: WasmBackend, dy: TensorInfo, filter: TensorInfo, c: tf.backend_util.Conv2DInfo): TensorInfo | null {
-  const { filterHeight: fh, filterWidth: fw, inChannels: ci, outChannels: co } = c;
-  const { top, bottom, left, right } = c.padInfo;
-  const pads = [fh - 1 - top, fh - 1 - bottom, fw - 1 - left, fw - 1 - right];
-  if (pads.some((p) => p < 0)) return null;
-  const turned = backend.makeOutput([fh, fw, co, ci], "float32");
-  const heap = heapF32(backend);
-  const src = floatOffset(backend, filter);
-  const dst = floatOffset(backend, turned);
-  for (let kh = 0; kh < fh; kh++) {
-    for (let kw = 0; kw < fw; kw++) {
-      const from = src + ((fh - 1 - kh) * fw + (fw - 1 - kw)) * ci * co; // W[fh−1−kh, fw−1−kw, :, :] is [ci, co]
-      const to = dst + (kh * fw + kw) * co * ci; // turned[kh, kw, :, :] is [co, ci]
-      for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) heap[to + o * ci + i] = heap[from + i * co + o];
-    }
-  }
-  const dx = runOriginal("Conv2D", backend, { x: dy, filter: turned }, {
-    strides: [1, 1],
-    pad: [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]],
-    dataFormat: "NHWC",
-    dilations: [1, 1],
-  });
-  disposeAll(backend, turned);
-  return dx;
-}
-
 /** The taps and output positions of one phase r of a strided axis (see inputGradientByPhases). */
 function phaseOf(r: number, stride: number, filter: number, pad: number, inSize: number, outSize: number) {
   const taps = r < filter ? Math.ceil((filter - r) / stride) : 0;
@@ -299,18 +267,17 @@ function phaseOf(r: number, stride: number, filter: number, pad: number, inSize:
 }
 
 /**
- * The input gradient of a strided conv (and the forward pass of a strided transposed conv) as
- * sh·sw stride-1 convs that XNNPACK runs, one per phase: the input rows ih = q·sh + ry − top
- * only ever meet taps kh = ry + sh·m, so they are dy convolved with those taps turned half a
- * turn (as in inputGradientByConv); each phase's output is then written to every sh-th row and
- * sw-th column of dx.
+ * The input gradient of a conv (and the forward pass of a transposed conv) as sh·sw stride-1
+ * convs that XNNPACK runs, one per phase of the input grid: the input rows ih = q·sh + ry − top
+ * only ever meet taps kh = ry + sh·m, so they are dy convolved with those taps turned half a turn
+ * (kh → last tap first) and their channel axes swapped. At stride 1 there is one phase and its
+ * conv is dx itself; otherwise each phase's output is written to every sh-th row and sw-th
+ * column of dx.
  */
 function inputGradientByPhases(backend: WasmBackend, dy: TensorInfo, filter: TensorInfo, c: tf.backend_util.Conv2DInfo): TensorInfo {
   const { batchSize: nb, inHeight: H, inWidth: W, inChannels: ci, outChannels: co } = c;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = c;
-  const dx = backend.makeOutput([nb, H, W, ci], "float32");
-  const dxOff = floatOffset(backend, dx);
-  heapF32(backend).fill(0, dxOff, dxOff + nb * H * W * ci); // phases without taps stay zero
+  let dx: TensorInfo | null = null;
   for (let ry = 0; ry < sh; ry++) {
     const py = phaseOf(ry, sh, fh, c.padInfo.top, H, c.outHeight);
     for (let rx = 0; rx < sw; rx++) {
@@ -335,9 +302,17 @@ function inputGradientByPhases(backend: WasmBackend, dy: TensorInfo, filter: Ten
         dataFormat: "NHWC",
         dilations: [1, 1],
       });
+      disposeAll(backend, turned);
       const [, oh, ow] = out.shape;
+      if (sh === 1 && sw === 1 && py.first === 0 && px.first === 0 && oh === H && ow === W) return out; // dx itself
+      if (dx === null) {
+        dx = backend.makeOutput([nb, H, W, ci], "float32");
+        const at = floatOffset(backend, dx);
+        heapF32(backend).fill(0, at, at + nb * H * W * ci); // phases without taps stay zero
+      }
       heap = heapF32(backend);
       const outOff = floatOffset(backend, out);
+      const dxOff = floatOffset(backend, dx);
       for (let b = 0; b < nb; b++) {
         for (let q = 0; q < py.count; q++) {
           const ih = (py.qLo + q) * sh + ry - c.padInfo.top;
@@ -346,15 +321,22 @@ function inputGradientByPhases(backend: WasmBackend, dy: TensorInfo, filter: Ten
           for (let qx = 0; qx < px.count; qx++, s += ci, d += sw * ci) for (let i = 0; i < ci; i++) heap[d + i] = heap[s + i];
         }
       }
-      disposeAll(backend, turned, out);
+      disposeAll(backend, out);
     }
+  }
+  if (dx === null) {
+    // No phase has a tap (a filter smaller than the stride cannot reach every input): all zero.
+    dx = backend.makeOutput([nb, H, W, ci], "float32");
+    const at = floatOffset(backend, dx);
+    heapF32(backend).fill(0, at, at + nb * H * W * ci);
   }
   return dx;
 }
 
 /**
- * The input gradient of a conv, and the forward pass of a transposed conv: for stride 1 a conv
- * (inputGradientByConv); otherwise dx = col2im(dy · Wᵀ), chunk by chunk of the batch.
+ * The input gradient of a conv, and the forward pass of a transposed conv: by convs (see
+ * inputGradientByPhases) at stride 1 or with many channels; otherwise dx = col2im(dy · Wᵀ),
+ * chunk by chunk of the batch.
  */
 function conv2DBackpropInput({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
@@ -362,10 +344,8 @@ function conv2DBackpropInput({ inputs, backend: anyBackend, attrs }: Parameters<
   const a = attrs as unknown as ConvAttrs;
   const inputShape = a.inputShape as [number, number, number, number];
   const c = convInfo(inputShape, filter.shape, a, "Conv2DBackpropInput");
-  if (c.strideHeight === 1 && c.strideWidth === 1 && c.dilationHeight === 1 && c.dilationWidth === 1) {
-    const dx = inputGradientByConv(backend, dy, filter, c);
-    if (dx) return dx;
-  } else if (c.dilationHeight === 1 && c.dilationWidth === 1 && c.inChannels >= MIN_CHANNELS_FOR_CONV) {
+  const stride1 = c.strideHeight === 1 && c.strideWidth === 1;
+  if (c.dilationHeight === 1 && c.dilationWidth === 1 && (stride1 || c.inChannels >= MIN_CHANNELS_FOR_CONV)) {
     return inputGradientByPhases(backend, dy, filter, c);
   }
   const k = c.filterHeight * c.filterWidth * c.inChannels;
