@@ -1,12 +1,12 @@
 /**
  * Performance: LatentLab's three reference workloads against PyTorch on CPU, side by side.
  *
- * Workloads (batch 128 — DDPM 32, see BATCH — Adam, float32, shapes fixed):
+ * Workloads (batch 128, Adam, float32, shapes fixed):
  *   vae         MLP-VAE 784-512-256, latent 20, mirror decoder, BCE + KL; one step
  *   dcgan       DCGAN-small on 28×28×1: G z64 → dense 7·7·128 → convT 64 k4 s2 → BN/ReLU → convT 1 k4 s2
  *               tanh; D conv 64 k4 s2 → LReLU → conv 128 k4 s2 → LReLU → dense 1; one D and one G update
  *   ddpm        DDPM with a small U-Net (widths 32/64, two resolutions, two residual blocks each,
- *               sinusoidal time embedding); one training step at batch 32
+ *               sinusoidal time embedding); one training step
  *   ddpm-sample the same U-Net: a 100-step DDIM pass for 16 images
  *
  * For each, LatentLab on every available backend and — when Debian's python3-torch is importable
@@ -33,12 +33,8 @@ const REPS = Number(process.env.REPS ?? 5);
 const PYTHON = process.env.LATENTLAB_PYTHON ?? "/usr/bin/python3";
 const ROOT = path.resolve(__dirname, "..", "..");
 const B = 128;
-/**
- * DDPM trains at batch 32: tfjs's gradient tape keeps every intermediate of the U-Net (≈45 MB
- * per image at 28×28), so batch 64 peaks at 3 GB of wasm heap and batch 128 would need ≈6 GB,
- * past wasm32's 4 GB limit. PyTorch runs the same batch.
- */
-const BATCH: Record<string, number> = { vae: B, dcgan: B, ddpm: 32, "ddpm-sample": 16 };
+/** Training batch per workload (the sampling pass makes 16 images). PyTorch runs the same. */
+const BATCH: Record<string, number> = { vae: B, dcgan: B, ddpm: B, "ddpm-sample": 16 };
 
 // ---- analytic FLOPs (2 per multiply-add) ---------------------------------------------------
 const dense = (i: number, o: number, n: number) => 2 * i * o * n;
