@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import * as os from "node:os";
 import { registerMissingGradients } from "./gradients";
-import { useWasmThreads, wasmThreads } from "./threads";
+import { MAX_WASM_THREADS, useWasmThreads, wasmThreads } from "./threads";
 import { registerWasmKernels } from "./wasm-kernels";
 import { asWasmBackend, guardHeap } from "./wasm-kernels/heap";
 
@@ -96,7 +96,7 @@ async function tryNative(): Promise<{ info: BackendInfo } | { why: string }> {
  */
 export function defaultWasmThreads(): number {
   const cores = typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.min(4, cores));
+  return Math.max(1, Math.min(MAX_WASM_THREADS, cores));
 }
 
 function wantedThreads(options: ReadyOptions): number {

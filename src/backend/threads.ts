@@ -24,6 +24,9 @@ interface ThreadedModule {
 
 let started: number | null = null;
 
+/** The most threads the pool is started with (Emscripten sizes it for at most 4). */
+export const MAX_WASM_THREADS = 4;
+
 /** Threads the wasm backend runs with: 1 unless `useWasmThreads` succeeded. */
 export function wasmThreads(): number {
   return started ?? 1;
@@ -50,7 +53,7 @@ export async function useWasmThreads(threads: number): Promise<number> {
   // The module object Emscripten's require("os") returns (an ES namespace import is read-only).
   const osModule = require("os") as { cpus: typeof os.cpus };
   const cpus = osModule.cpus;
-  const wanted = Math.max(1, Math.min(4, Math.floor(threads)));
+  const wanted = Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(threads)));
   osModule.cpus = () => {
     const c = cpus();
     return Array.from({ length: 2 * wanted }, (_, i) => c[i % c.length]);

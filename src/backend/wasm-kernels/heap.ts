@@ -69,6 +69,14 @@ export function heapF32(backend: WasmBackend): Float32Array {
   return new Float32Array(buf, 0, buf.byteLength >>> 2);
 }
 
+/** The whole heap as elements of `dtype` (bool: bytes), and the shift from byte offsets to indices. */
+export function heapView(backend: WasmBackend, dtype: tf.DataType): { arr: Float32Array | Int32Array | Uint8Array; shift: number } {
+  const buf = backend.wasm.HEAPU8.buffer;
+  if (dtype === "float32") return { arr: new Float32Array(buf, 0, buf.byteLength >>> 2), shift: 2 };
+  if (dtype === "int32") return { arr: new Int32Array(buf, 0, buf.byteLength >>> 2), shift: 2 };
+  return { arr: new Uint8Array(buf), shift: 0 };
+}
+
 /** Index of a tensor's first float in `heapF32`. */
 export function floatOffset(backend: WasmBackend, info: TensorInfo): number {
   return backend.dataIdMap.get(info.dataId).memoryOffset >>> 2;

@@ -9,7 +9,7 @@
  * arithmetic; here the input is copied once and each axis is filled by block copies.
  */
 import * as tf from "@tensorflow/tfjs";
-import { asWasmBackend, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
+import { asWasmBackend, floatOffset, heapF32, heapView, runOriginal, sizeOf } from "./heap";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -55,13 +55,6 @@ function makeReduce(name: "Sum" | "Mean"): tf.KernelFunc {
   }) as unknown as tf.KernelFunc;
 }
 
-function view(backend: ReturnType<typeof asWasmBackend>, dtype: tf.DataType): { arr: Float32Array | Int32Array | Uint8Array; shift: number } {
-  const buf = backend.wasm.HEAPU8.buffer;
-  if (dtype === "float32") return { arr: new Float32Array(buf, 0, buf.byteLength >>> 2), shift: 2 };
-  if (dtype === "int32") return { arr: new Int32Array(buf, 0, buf.byteLength >>> 2), shift: 2 };
-  return { arr: new Uint8Array(buf), shift: 0 };
-}
-
 function tile({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
   const { x } = inputs as { x: TensorInfo };
@@ -71,7 +64,7 @@ function tile({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[
   const outShape = shape.map((d, i) => d * reps[i]);
   const out = backend.makeOutput(outShape, x.dtype);
   if (sizeOf(outShape) === 0) return out;
-  const { arr, shift } = view(backend, x.dtype);
+  const { arr, shift } = heapView(backend, x.dtype);
   const src0 = backend.dataIdMap.get(x.dataId).memoryOffset >>> shift;
   const dst0 = backend.dataIdMap.get(out.dataId).memoryOffset >>> shift;
   const rank = shape.length;

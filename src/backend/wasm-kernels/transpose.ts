@@ -11,7 +11,7 @@
  * Other permutations keep tfjs's kernel.
  */
 import * as tf from "@tensorflow/tfjs";
-import { WasmBackend, asWasmBackend, runOriginal, sizeOf } from "./heap";
+import { WasmBackend, asWasmBackend, heapView, runOriginal, sizeOf } from "./heap";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -22,7 +22,7 @@ const BLOCK = 64;
  * Merges axes that stay adjacent and in order under `perm` and drops axes of size 1.
  * Returns the merged input shape and the permutation of the merged axes.
  */
-export function mergeAxes(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+function mergeAxes(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
   const kept = perm.filter((a) => shape[a] !== 1);
   // Runs of consecutive input axes, in output order.
   const runs: number[][] = [];
@@ -84,8 +84,7 @@ export function transpose(backend: WasmBackend, x: TensorInfo, perm: readonly nu
     return runOriginal("Transpose", backend, { x }, { perm: [...perm] });
   }
   const out = backend.makeOutput(perm.map((a) => x.shape[a]), x.dtype);
-  const buf = backend.wasm.HEAPU8.buffer;
-  const arr = x.dtype === "float32" ? new Float32Array(buf) : new Int32Array(buf);
+  const arr = heapView(backend, x.dtype).arr as Float32Array | Int32Array;
   const src = backend.dataIdMap.get(x.dataId).memoryOffset >>> 2;
   const dst = backend.dataIdMap.get(out.dataId).memoryOffset >>> 2;
   if (matrices === null) arr.copyWithin(dst, src, src + sizeOf(x.shape)); // the order is unchanged
