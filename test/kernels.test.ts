@@ -5,7 +5,10 @@
  */
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
+import { simdFile } from "../src/backend/simd";
+import { ADAM_KERNEL, FusedAdam } from "../src/train/adam";
 import { LAYER_NORM, LAYER_NORM_GRAD } from "../src/backend/wasm-kernels/layernorm";
 import { layerNormOp } from "../src/nn/layers";
 import { assertClose, bothBackends, data, on, sizeOf } from "./helpers";
@@ -307,5 +310,55 @@ describe("LatentLabLayerNorm on wasm (layer norm + optional SiLU, one kernel eac
     tf.dispose(grads);
     assert.equal(tf.memory().numTensors, before);
     tf.dispose([x, g, b]);
+  });
+});
+
+/** The ids of a wasm binary's sections (1 type, 2 import, 3 function, 5 memory, 6 global, 7 export, 8 start, 11 data …). */
+function sectionIds(bytes: Uint8Array): number[] {
+  const ids: number[] = [];
+  let p = 8; // magic and version
+  while (p < bytes.length) {
+    const id = bytes[p++];
+    let size = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = bytes[p++];
+      size += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) break;
+    }
+    ids.push(id);
+    p += size;
+  }
+  return ids;
+}
+
+describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
+  it("imports tfjs's memory and nothing else, and has no memory, globals, start or data of its own to write", () => {
+    for (const shared of [false, true]) {
+      const bytes = new Uint8Array(fs.readFileSync(simdFile(shared)));
+      const ids = sectionIds(bytes);
+      for (const [id, what] of [[5, "memory"], [6, "global"], [8, "start"], [11, "data"]] as const) {
+        assert.ok(!ids.includes(id), `${simdFile(shared)} has a ${what} section`);
+      }
+      const module = new WebAssembly.Module(bytes);
+      assert.deepEqual(WebAssembly.Module.imports(module), [{ module: "env", name: "memory", kind: "memory" }]);
+      assert.ok(WebAssembly.Module.exports(module).every((e) => e.kind === "function"));
+    }
+  });
+
+  it("Adam gives the cpu kernel's values to the bit, on odd sizes, and leaves its inputs alone", async () => {
+    const attrs = { lr: 0.01, beta1: 0.5, beta2: 0.9, epsilon: 1e-7, bc1: 1 - 0.5 ** 3, bc2: 1 - 0.9 ** 3 } as unknown as tf.NamedAttrMap;
+    for (const shape of [[1], [7], [3, 5], [1001]]) {
+      const run = () => {
+        const n = sizeOf(shape);
+        const [value, m, grad] = [31, 32, 33].map((seed) => tf.tensor(data(seed, n), shape));
+        const v = tf.abs(tf.tensor(data(34, n), shape));
+        const outs = tf.engine().runKernel(ADAM_KERNEL, { value, m, v, grad }, attrs) as tf.Tensor[];
+        return [...outs, value, m, v, grad];
+      };
+      new FusedAdam(0.01); // registers the kernel
+      const ref = await on("cpu", run);
+      const got = await on("wasm", run);
+      ["w", "m", "v", "value in", "m in", "v in", "grad in"].forEach((what, i) => assertClose(got[i], ref[i], 0, `Adam [${shape}] ${what}`));
+    }
   });
 });

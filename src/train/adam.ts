@@ -3,7 +3,7 @@
  *
  * tfjs's AdamOptimizer spends about 13 tensor ops per variable per step; on small networks
  * (a 2-D GAN's MLPs) that dispatch, not arithmetic, is most of the step. This optimizer does
- * the same arithmetic in one kernel per variable on wasm and cpu, and falls back to tensor ops
+ * the same arithmetic in one kernel per variable on wasm (SIMD) and cpu, and falls back to tensor ops
  * elsewhere. Its state (iterations, then first moments, then second moments) has the same
  * layout as tfjs's, so checkpoints are interchangeable.
  *
@@ -11,7 +11,8 @@
  *   w ← w − lr · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)
  */
 import * as tf from "@tensorflow/tfjs";
-import { asWasmBackend, floatOffset, heapF32 } from "../backend/wasm-kernels/heap";
+import { asWasmBackend, sizeOf } from "../backend/wasm-kernels/heap";
+import { byteOffset, simdKernels } from "../backend/simd";
 
 export const ADAM_KERNEL = "LatentLabAdamUpdate";
 
@@ -25,23 +26,22 @@ interface AdamAttrs {
   bc2: number;
 }
 
-/** The update on plain arrays: writes w', m', v' into the `out*` arrays (may alias inputs' copies). */
+/** The update on plain arrays (the cpu backend's kernel; wasm's is the same arithmetic in SIMD, wasm/kernels.ts). */
 function adamLoop(
   w: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array,
   ow: Float32Array, om: Float32Array, ov: Float32Array,
   a: AdamAttrs,
-  wo = 0, mo = 0, vo = 0, go = 0, owo = 0, omo = 0, ovo = 0, n = g.length,
 ): void {
   const { lr, beta1, beta2, epsilon, bc1, bc2 } = a;
   const c1 = 1 - beta1;
   const c2 = 1 - beta2;
-  for (let i = 0; i < n; i++) {
-    const gi = g[go + i];
-    const mi = Math.fround(beta1 * m[mo + i] + c1 * gi);
-    const vi = Math.fround(beta2 * v[vo + i] + c2 * gi * gi);
-    om[omo + i] = mi;
-    ov[ovo + i] = vi;
-    ow[owo + i] = w[wo + i] - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + epsilon);
+  for (let i = 0; i < g.length; i++) {
+    const gi = g[i];
+    const mi = Math.fround(beta1 * m[i] + c1 * gi);
+    const vi = Math.fround(beta2 * v[i] + c2 * gi * gi);
+    om[i] = mi;
+    ov[i] = vi;
+    ow[i] = w[i] - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + epsilon);
   }
 }
 
@@ -51,11 +51,9 @@ function wasmAdam({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFu
   const ow = backend.makeOutput(value.shape, "float32");
   const om = backend.makeOutput(value.shape, "float32");
   const ov = backend.makeOutput(value.shape, "float32");
-  const heap = heapF32(backend); // after the allocations
-  const n = grad.shape.reduce((a, b) => a * b, 1);
-  adamLoop(heap, heap, heap, heap, heap, heap, heap, attrs as unknown as AdamAttrs,
-    floatOffset(backend, value), floatOffset(backend, m), floatOffset(backend, v), floatOffset(backend, grad),
-    floatOffset(backend, ow), floatOffset(backend, om), floatOffset(backend, ov), n);
+  const { lr, beta1, beta2, epsilon, bc1, bc2 } = attrs as unknown as AdamAttrs;
+  const at = (t: tf.TensorInfo) => byteOffset(backend, t);
+  simdKernels(backend).adam(at(value), at(m), at(v), at(grad), at(ow), at(om), at(ov), sizeOf(grad.shape), lr, beta1, beta2, epsilon, bc1, bc2);
   return [ow, om, ov];
 }
 

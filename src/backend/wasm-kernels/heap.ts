@@ -13,7 +13,9 @@ type TensorInfo = tf.TensorInfo;
 interface WasmModule {
   HEAPU8: Uint8Array;
   _malloc(bytes: number): number;
-  asm?: { malloc?: (bytes: number) => number };
+  asm?: { malloc?: (bytes: number) => number; memory?: WebAssembly.Memory };
+  /** The threaded build's shared memory (the single-threaded build exports it as `asm.memory`). */
+  wasmMemory?: WebAssembly.Memory;
   cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
   tfjs: {
     registerTensor(id: number, size: number, memoryOffset: number): void;

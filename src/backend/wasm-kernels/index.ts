@@ -11,11 +11,13 @@
  * | _FusedMatMul         | scalar if transposed     | explicit transpose, then XNNPACK      |
  * | UnsortedSegmentSum   | missing (gather's gradient) | scatter-add on the heap            |
  * | GatherV2             | element by element       | one block copy per gathered slice     |
- * | Sum, Mean            | transpose first unless innermost | in-place block sums (float64)  |
+ * | Sum, Mean            | transpose first unless innermost | in-place block sums (float64, SIMD) |
  * | Tile                 | per-element index arithmetic | one copy, then block copies       |
  * | Transpose            | per-element index arithmetic; power-of-two strides | blocked matrix transposes |
  * | Identity, Cast (same dtype) | a copy (the tape clones every saved tensor) | shared data, reference-counted |
- * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one kernel each way, keeps μ and 1/σ |
+ * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one kernel each way, keeps μ and 1/σ (SIMD) |
+ *
+ * "SIMD" marks loops in LatentLab's own wasm module (wasm/kernels.ts, src/backend/simd.ts).
  */
 import * as tf from "@tensorflow/tfjs";
 import { convKernels } from "./conv";

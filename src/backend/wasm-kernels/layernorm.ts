@@ -11,10 +11,12 @@
  *   dz = dy (linear) or dy·σ(z)·(1 + z·(1 − σ(z))) (silu)
  *   dγ = Σ_rows dz·x̂,  dβ = Σ_rows dz,  dx = r·(g − mean(g) − x̂·mean(g·x̂)) with g = dz·γ
  *
- * The loops run over the heap; the sigmoids are tfjs-backend-wasm's own (XNNPACK, vectorised).
+ * The loops are LatentLab's SIMD kernels (wasm/kernels.ts); the sigmoids are tfjs-backend-wasm's
+ * own (XNNPACK, vectorised).
  */
 import * as tf from "@tensorflow/tfjs";
-import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
+import { WasmBackend, asWasmBackend, disposeAll, runOriginal, sizeOf } from "./heap";
+import { byteOffset, simdKernels } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -26,15 +28,6 @@ export interface LayerNormAttrs {
   silu: boolean;
 }
 
-/** z = γ·(x − μ)·r + β for every row, into `out` (element offsets into the heap). */
-function affine(heap: Float32Array, x: number, out: number, g: number, b: number, mean: number, rstd: number, rows: number, c: number): void {
-  for (let r = 0, o = 0; r < rows; r++, o += c) {
-    const m = heap[mean + r];
-    const s = heap[rstd + r];
-    for (let i = 0; i < c; i++) heap[out + o + i] = (heap[x + o + i] - m) * s * heap[g + i] + heap[b + i];
-  }
-}
-
 /** σ(z) as a new tensor (tfjs's vectorised kernel). */
 function sigmoidOf(backend: WasmBackend, z: TensorInfo): TensorInfo {
   return runOriginal("Sigmoid", backend, { x: z });
@@ -42,6 +35,8 @@ function sigmoidOf(backend: WasmBackend, z: TensorInfo): TensorInfo {
 
 function layerNorm({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo[] {
   const backend = asWasmBackend(anyBackend);
+  const simd = simdKernels(backend);
+  const at = (t: TensorInfo) => byteOffset(backend, t);
   const { x, gamma, beta } = inputs as Record<string, TensorInfo>;
   const { epsilon, silu } = attrs as unknown as LayerNormAttrs;
   const c = x.shape[x.shape.length - 1];
@@ -49,30 +44,11 @@ function layerNorm({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelF
   const y = backend.makeOutput(x.shape, "float32");
   const mean = backend.makeOutput([rows], "float32");
   const rstd = backend.makeOutput([rows], "float32");
-  let heap = heapF32(backend);
-  const xo = floatOffset(backend, x);
-  const mo = floatOffset(backend, mean);
-  const ro = floatOffset(backend, rstd);
-  for (let r = 0, o = xo; r < rows; r++, o += c) {
-    let sum = 0;
-    for (let i = 0; i < c; i++) sum += heap[o + i];
-    const m = sum / c;
-    let sq = 0;
-    for (let i = 0; i < c; i++) {
-      const d = heap[o + i] - m;
-      sq += d * d;
-    }
-    heap[mo + r] = m;
-    heap[ro + r] = 1 / Math.sqrt(sq / c + epsilon);
-  }
-  const yo = floatOffset(backend, y);
-  affine(heap, xo, yo, floatOffset(backend, gamma), floatOffset(backend, beta), mo, ro, rows, c);
+  simd.layerNormStats(at(x), at(mean), at(rstd), rows, c, epsilon);
+  simd.layerNormAffine(at(x), at(y), at(gamma), at(beta), at(mean), at(rstd), rows, c);
   if (silu) {
     const s = sigmoidOf(backend, y);
-    heap = heapF32(backend);
-    const so = floatOffset(backend, s);
-    const n = rows * c;
-    for (let i = 0; i < n; i++) heap[yo + i] *= heap[so + i];
+    simd.mulInPlace(at(y), at(s), rows * c);
     disposeAll(backend, s);
   }
   return [y, mean, rstd];
@@ -80,6 +56,8 @@ function layerNorm({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelF
 
 function layerNormGrad({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo[] {
   const backend = asWasmBackend(anyBackend);
+  const simd = simdKernels(backend);
+  const at = (t: TensorInfo) => byteOffset(backend, t);
   const { dy, x, gamma, beta, mean, rstd } = inputs as Record<string, TensorInfo>;
   const { silu } = attrs as unknown as LayerNormAttrs;
   const c = x.shape[x.shape.length - 1];
@@ -88,58 +66,19 @@ function layerNormGrad({ inputs, backend: anyBackend, attrs }: Parameters<tf.Ker
   const dx = backend.makeOutput(x.shape, "float32");
   const dgamma = backend.makeOutput([c], "float32");
   const dbeta = backend.makeOutput([c], "float32");
-  // dz: dy itself, or dy·σ'(z)-ish for silu, written into dx's memory (read again row by row).
-  let dzo = floatOffset(backend, dy);
+  // dz: dy itself, or for silu dy·σ(z)·(1 + z·(1 − σ(z))) written into dx's memory.
+  let dz = dy;
   if (silu) {
     const z = backend.makeOutput(x.shape, "float32");
-    affine(heapF32(backend), floatOffset(backend, x), floatOffset(backend, z), floatOffset(backend, gamma), floatOffset(backend, beta), floatOffset(backend, mean), floatOffset(backend, rstd), rows, c);
+    simd.layerNormAffine(at(x), at(z), at(gamma), at(beta), at(mean), at(rstd), rows, c);
     const s = sigmoidOf(backend, z);
-    const heap = heapF32(backend);
-    const zo = floatOffset(backend, z);
-    const so = floatOffset(backend, s);
-    const dyo = floatOffset(backend, dy);
-    dzo = floatOffset(backend, dx);
-    for (let i = 0; i < n; i++) {
-      const si = heap[so + i];
-      heap[dzo + i] = heap[dyo + i] * si * (1 + heap[zo + i] * (1 - si));
-    }
+    simd.siluGrad(at(dy), at(z), at(s), at(dx), n);
     disposeAll(backend, z, s);
+    dz = dx;
   }
-  const heap = heapF32(backend);
-  const xo = floatOffset(backend, x);
-  const go = floatOffset(backend, gamma);
-  const mo = floatOffset(backend, mean);
-  const ro = floatOffset(backend, rstd);
-  const dxo = floatOffset(backend, dx);
-  const dg = new Float64Array(c);
-  const db = new Float64Array(c);
-  for (let r = 0, o = 0; r < rows; r++, o += c) {
-    const m = heap[mo + r];
-    const s = heap[ro + r];
-    let sumG = 0;
-    let sumGX = 0;
-    for (let i = 0; i < c; i++) {
-      const dz = heap[dzo + o + i];
-      const xh = (heap[xo + o + i] - m) * s;
-      dg[i] += dz * xh;
-      db[i] += dz;
-      const g = dz * heap[go + i];
-      sumG += g;
-      sumGX += g * xh;
-    }
-    const meanG = sumG / c;
-    const meanGX = sumGX / c;
-    for (let i = 0; i < c; i++) {
-      const xh = (heap[xo + o + i] - m) * s;
-      heap[dxo + o + i] = s * (heap[dzo + o + i] * heap[go + i] - meanG - xh * meanGX);
-    }
-  }
-  const dgo = floatOffset(backend, dgamma);
-  const dbo = floatOffset(backend, dbeta);
-  for (let i = 0; i < c; i++) {
-    heap[dgo + i] = dg[i];
-    heap[dbo + i] = db[i];
-  }
+  const acc = backend.makeOutput([4 * c], "float32"); // 2c float64 sums
+  simd.layerNormGrad(at(dz), at(x), at(gamma), at(mean), at(rstd), at(dx), at(dgamma), at(dbeta), rows, c, at(acc));
+  disposeAll(backend, acc);
   return [dx, dgamma, dbeta];
 }
 

@@ -9,7 +9,8 @@
  * arithmetic; here the input is copied once and each axis is filled by block copies.
  */
 import * as tf from "@tensorflow/tfjs";
-import { asWasmBackend, floatOffset, heapF32, heapView, runOriginal, sizeOf } from "./heap";
+import { asWasmBackend, disposeAll, heapView, runOriginal, sizeOf } from "./heap";
+import { byteOffset, simdKernels } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -39,18 +40,9 @@ function makeReduce(name: "Sum" | "Mean"): tf.KernelFunc {
     }
     const [outer, reduce, inner] = block;
     const out = backend.makeOutput(reduceShape(x.shape, axis, keepDims), "float32");
-    const heap = heapF32(backend);
-    const xo = floatOffset(backend, x);
-    const oo = floatOffset(backend, out);
-    const acc = new Float64Array(inner);
-    const scale = name === "Mean" ? 1 / reduce : 1;
-    for (let o = 0; o < outer; o++) {
-      acc.fill(0);
-      let src = xo + o * reduce * inner;
-      for (let r = 0; r < reduce; r++, src += inner) for (let i = 0; i < inner; i++) acc[i] += heap[src + i];
-      const dst = oo + o * inner;
-      for (let i = 0; i < inner; i++) heap[dst + i] = acc[i] * scale;
-    }
+    const acc = backend.makeOutput([2 * inner], "float32"); // inner float64 sums
+    simdKernels(backend).sumMiddle(byteOffset(backend, x), byteOffset(backend, out), outer, reduce, inner, name === "Mean" ? 1 / reduce : 1, byteOffset(backend, acc));
+    disposeAll(backend, acc);
     return out;
   }) as unknown as tf.KernelFunc;
 }

@@ -1,0 +1,210 @@
+/**
+ * LatentLab's SIMD kernels, in AssemblyScript, compiled to wasm by `npm run build:wasm`.
+ *
+ * The module imports tfjs-backend-wasm's own memory, so every argument called `*Ptr`-like (a
+ * `usize`) is a byte offset of a tensor in that heap; nothing is copied in or out. It has no
+ * data segment, no globals and no allocator (checked by test/simd.test.ts): it must never write
+ * anywhere but the outputs it is given. Scratch space comes in as a pointer too.
+ *
+ * Arithmetic is float64 wherever the TypeScript loops it replaced were (JS numbers), in the same
+ * order, so results are bit-identical to those loops and to the cpu backend's Adam: two float64
+ * lanes per instruction instead of one, and sums across a row still added one element at a time.
+ */
+
+// @ts-nocheck: AssemblyScript types (usize, f64x2, v128) are not TypeScript's.
+
+/** Two floats at `p` as float64 lanes. */
+@inline function load2(p: usize): v128 {
+  return f64x2.promote_low_f32x4(v128.load64_zero(p));
+}
+
+/** Two float64 lanes rounded and stored as floats at `p`. */
+@inline function store2(p: usize, v: v128): void {
+  v128.store64_lane(p, f32x4.demote_f64x2_zero(v), 0);
+}
+
+/** Float64 lanes rounded to float32 and back (what storing and reloading would give). */
+@inline function round2(v: v128): v128 {
+  return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(v));
+}
+
+/**
+ * Adam for n parameters: m' = β₁m + (1−β₁)g, v' = β₂v + (1−β₂)g², both rounded to float32, then
+ * w' = w − lr·(m'/bc1)/(√(v'/bc2) + ε). Outputs may be the inputs' own memory.
+ */
+export function adam(
+  w: usize, m: usize, v: usize, g: usize, ow: usize, om: usize, ov: usize, n: u32,
+  lr: f64, beta1: f64, beta2: f64, eps: f64, bc1: f64, bc2: f64,
+): void {
+  const c1 = 1 - beta1;
+  const c2 = 1 - beta2;
+  const B1 = f64x2.splat(beta1), B2 = f64x2.splat(beta2), C1 = f64x2.splat(c1), C2 = f64x2.splat(c2);
+  const LR = f64x2.splat(lr), BC1 = f64x2.splat(bc1), BC2 = f64x2.splat(bc2), EPS = f64x2.splat(eps);
+  const end = (<usize>n) << 2;
+  let o: usize = 0;
+  for (; o + 8 <= end; o += 8) {
+    const gi = load2(g + o);
+    const mi = round2(f64x2.add(f64x2.mul(B1, load2(m + o)), f64x2.mul(C1, gi)));
+    const vi = round2(f64x2.add(f64x2.mul(B2, load2(v + o)), f64x2.mul(f64x2.mul(C2, gi), gi)));
+    const step = f64x2.div(f64x2.mul(LR, f64x2.div(mi, BC1)), f64x2.add(f64x2.sqrt(f64x2.div(vi, BC2)), EPS));
+    const wi = f64x2.sub(load2(w + o), step);
+    store2(om + o, mi);
+    store2(ov + o, vi);
+    store2(ow + o, wi);
+  }
+  for (; o < end; o += 4) {
+    const gi = <f64>load<f32>(g + o);
+    const mi = <f64><f32>(beta1 * <f64>load<f32>(m + o) + c1 * gi);
+    const vi = <f64><f32>(beta2 * <f64>load<f32>(v + o) + c2 * gi * gi);
+    const wi = <f64>load<f32>(w + o) - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
+    store<f32>(om + o, <f32>mi);
+    store<f32>(ov + o, <f32>vi);
+    store<f32>(ow + o, <f32>wi);
+  }
+}
+
+/**
+ * Sums x viewed as [outer, reduce, inner] over its middle axis into out [outer, inner], times
+ * `scale`. Each column accumulates in float64, row after row; `acc` is scratch for inner float64s.
+ */
+export function sumMiddle(x: usize, out: usize, outer: u32, reduce: u32, inner: u32, scale: f64, acc: usize): void {
+  const rowBytes = (<usize>inner) << 2;
+  const pairs = (<usize>inner) & ~1;
+  for (let o: u32 = 0; o < outer; o++) {
+    memory.fill(acc, 0, (<usize>inner) << 3);
+    let src = x + <usize>o * <usize>reduce * rowBytes;
+    for (let r: u32 = 0; r < reduce; r++, src += rowBytes) {
+      let i: usize = 0;
+      for (; i < pairs; i += 2) {
+        const a = acc + (i << 3);
+        v128.store(a, f64x2.add(v128.load(a), load2(src + (i << 2))));
+      }
+      if (i < <usize>inner) store<f64>(acc + (i << 3), load<f64>(acc + (i << 3)) + <f64>load<f32>(src + (i << 2)));
+    }
+    const dst = out + <usize>o * rowBytes;
+    for (let i: usize = 0; i < <usize>inner; i++) store<f32>(dst + (i << 2), <f32>(load<f64>(acc + (i << 3)) * scale));
+  }
+}
+
+/** Per row of c: the mean and 1/√(variance + ε), each row summed in order in float64. */
+export function layerNormStats(x: usize, mean: usize, rstd: usize, rows: u32, c: u32, eps: f64): void {
+  const rowBytes = (<usize>c) << 2;
+  for (let r: usize = 0, p = x; r < <usize>rows; r++, p += rowBytes) {
+    let sum: f64 = 0;
+    for (let i: usize = 0; i < rowBytes; i += 4) sum += <f64>load<f32>(p + i);
+    const m = sum / <f64>c;
+    let sq: f64 = 0;
+    for (let i: usize = 0; i < rowBytes; i += 4) {
+      const d = <f64>load<f32>(p + i) - m;
+      sq += d * d;
+    }
+    store<f32>(mean + (r << 2), <f32>m);
+    store<f32>(rstd + (r << 2), <f32>(1 / Math.sqrt(sq / <f64>c + eps)));
+  }
+}
+
+/** z = (x − μ)·r·γ + β for every row of c, into out. */
+export function layerNormAffine(x: usize, out: usize, gamma: usize, beta: usize, mean: usize, rstd: usize, rows: u32, c: u32): void {
+  const rowBytes = (<usize>c) << 2;
+  const pairBytes = rowBytes & ~7;
+  for (let r: usize = 0, o: usize = 0; r < <usize>rows; r++, o += rowBytes) {
+    const m = <f64>load<f32>(mean + (r << 2));
+    const s = <f64>load<f32>(rstd + (r << 2));
+    const M = f64x2.splat(m), S = f64x2.splat(s);
+    let i: usize = 0;
+    for (; i < pairBytes; i += 8) {
+      store2(out + o + i, f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(load2(x + o + i), M), S), load2(gamma + i)), load2(beta + i)));
+    }
+    if (i < rowBytes) {
+      store<f32>(out + o + i, <f32>(((<f64>load<f32>(x + o + i) - m) * s) * <f64>load<f32>(gamma + i) + <f64>load<f32>(beta + i)));
+    }
+  }
+}
+
+/** y ← y·s over n floats (a float32 product is exact in float64, so float32 lanes suffice). */
+export function mulInPlace(y: usize, s: usize, n: u32): void {
+  const end = (<usize>n) << 2;
+  let o: usize = 0;
+  for (; o + 16 <= end; o += 16) v128.store(y + o, f32x4.mul(v128.load(y + o), v128.load(s + o)));
+  for (; o < end; o += 4) store<f32>(y + o, load<f32>(y + o) * load<f32>(s + o));
+}
+
+/** out = dy·σ·(1 + z·(1 − σ)) over n floats: the gradient through SiLU, given z and σ(z). */
+export function siluGrad(dy: usize, z: usize, sig: usize, out: usize, n: u32): void {
+  const ONE = f64x2.splat(1);
+  const end = (<usize>n) << 2;
+  let o: usize = 0;
+  for (; o + 8 <= end; o += 8) {
+    const s = load2(sig + o);
+    store2(out + o, f64x2.mul(f64x2.mul(load2(dy + o), s), f64x2.add(ONE, f64x2.mul(load2(z + o), f64x2.sub(ONE, s)))));
+  }
+  for (; o < end; o += 4) {
+    const s = <f64>load<f32>(sig + o);
+    store<f32>(out + o, <f32>((<f64>load<f32>(dy + o) * s) * (1 + <f64>load<f32>(z + o) * (1 - s))));
+  }
+}
+
+/**
+ * The layer-norm gradient given dz (the gradient at γ·x̂ + β): dx = r·(dz·γ − mean(dz·γ) − x̂·mean(dz·γ·x̂))
+ * per row, dγ = Σ dz·x̂ and dβ = Σ dz over rows. dx may be dz's own memory. `acc` is scratch for
+ * 2c float64s (dγ then dβ).
+ */
+export function layerNormGrad(
+  dz: usize, x: usize, gamma: usize, mean: usize, rstd: usize, dx: usize, dgamma: usize, dbeta: usize,
+  rows: u32, c: u32, acc: usize,
+): void {
+  const rowBytes = (<usize>c) << 2;
+  const pairBytes = rowBytes & ~7;
+  const dg = acc;
+  const db = acc + ((<usize>c) << 3);
+  memory.fill(acc, 0, (<usize>c) << 4);
+  const cf = <f64>c;
+  for (let r: usize = 0, o: usize = 0; r < <usize>rows; r++, o += rowBytes) {
+    const m = <f64>load<f32>(mean + (r << 2));
+    const s = <f64>load<f32>(rstd + (r << 2));
+    const M = f64x2.splat(m), S = f64x2.splat(s);
+    let sumG: f64 = 0;
+    let sumGX: f64 = 0;
+    let i: usize = 0;
+    for (; i < pairBytes; i += 8) {
+      const d = load2(dz + o + i);
+      const xh = f64x2.mul(f64x2.sub(load2(x + o + i), M), S);
+      const a = i << 1;
+      v128.store(dg + a, f64x2.add(v128.load(dg + a), f64x2.mul(d, xh)));
+      v128.store(db + a, f64x2.add(v128.load(db + a), d));
+      const g = f64x2.mul(d, load2(gamma + i));
+      const gx = f64x2.mul(g, xh);
+      sumG += f64x2.extract_lane(g, 0);
+      sumG += f64x2.extract_lane(g, 1);
+      sumGX += f64x2.extract_lane(gx, 0);
+      sumGX += f64x2.extract_lane(gx, 1);
+    }
+    if (i < rowBytes) {
+      const d = <f64>load<f32>(dz + o + i);
+      const xh = (<f64>load<f32>(x + o + i) - m) * s;
+      const a = i << 1;
+      store<f64>(dg + a, load<f64>(dg + a) + d * xh);
+      store<f64>(db + a, load<f64>(db + a) + d);
+      const g = d * <f64>load<f32>(gamma + i);
+      sumG += g;
+      sumGX += g * xh;
+    }
+    const meanG = sumG / cf;
+    const meanGX = sumGX / cf;
+    const MG = f64x2.splat(meanG), MGX = f64x2.splat(meanGX);
+    i = 0;
+    for (; i < pairBytes; i += 8) {
+      const xh = f64x2.mul(f64x2.sub(load2(x + o + i), M), S);
+      const g = f64x2.mul(load2(dz + o + i), load2(gamma + i));
+      store2(dx + o + i, f64x2.mul(S, f64x2.sub(f64x2.sub(g, MG), f64x2.mul(xh, MGX))));
+    }
+    if (i < rowBytes) {
+      const xh = (<f64>load<f32>(x + o + i) - m) * s;
+      store<f32>(dx + o + i, <f32>(s * (<f64>load<f32>(dz + o + i) * <f64>load<f32>(gamma + i) - meanG - xh * meanGX)));
+    }
+  }
+  for (let i: usize = 0; i < <usize>c; i++) {
+    store<f32>(dgamma + (i << 2), <f32>load<f64>(dg + (i << 3)));
+    store<f32>(dbeta + (i << 2), <f32>load<f64>(db + (i << 3)));
+  }
+}
