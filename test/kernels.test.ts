@@ -69,6 +69,15 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     // (10 images, then 1).
     [[5, 64, 64, 32], [5, 5, 32, 4], 1, "same"],
     [[11, 128, 128, 8], [5, 5, 8, 4], 2, "same"],
+    // Input channels in fours, output channels in eights: the filter gradient is LatentLab's SIMD
+    // kernel, its input channels shared between threads (three fours here: one and two). Unused
+    // input rows, a 1×1 stride-2 conv, padding wider than the filter, uneven "same" padding.
+    [[2, 9, 7, 4], [3, 3, 4, 8], 2, "valid"],
+    [[1, 11, 9, 8], [5, 3, 8, 16], 3, "same"],
+    [[2, 9, 9, 16], [1, 1, 16, 8], 2, "valid"],
+    [[1, 5, 5, 4], [3, 3, 4, 8], 1, 3],
+    [[2, 8, 8, 12], [2, 2, 12, 8], 2, "valid"],
+    [[3, 7, 6, 4], [4, 2, 4, 16], 1, "same"],
   ];
   for (const [x, w, s, pad] of cases) {
     it(`x [${x}] filter [${w}] stride ${s} pad ${pad}`, async () => {
@@ -360,5 +369,35 @@ describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
       const got = await on("wasm", run);
       ["w", "m", "v", "value in", "m in", "v in", "grad in"].forEach((what, i) => assertClose(got[i], ref[i], 0, `Adam [${shape}] ${what}`));
     }
+  });
+});
+
+describe("Concat and SplitV on wasm (block copies)", () => {
+  const cases: [number[], number, number[]][] = [
+    [[2, 3, 4, 6], 3, [2, 4]],
+    [[2, 3, 4, 6], 1, [1, 0, 2]],
+    [[5, 7], 0, [3, 2]],
+    [[3, 5], 1, [1, 1, 3]],
+    [[4, 9], -1, [4, 5]],
+  ];
+  for (const [shape, axis, sizes] of cases) {
+    it(`split [${shape}] into ${JSON.stringify(sizes)} along ${axis}, and concat back (values and gradients)`, async () => {
+      const w = sizes.map((_, i) => i + 1);
+      await compare("split", (x) => tf.addN(tf.split(x, sizes, axis).map((p, i) => tf.mul(tf.sum(p), w[i]))), [{ shape, seed: 41 }]);
+      const parts = sizes.map((s, i) => ({ shape: shape.map((d, k) => (k === (axis + shape.length) % shape.length ? s : d)), seed: 42 + i }));
+      await compare("concat", (...xs) => tf.concat(xs, axis), parts);
+    });
+  }
+  it("int32 and bool values", async () => {
+    const run = () => {
+      const ints = tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], "int32");
+      const bools = tf.tensor2d([[1, 0, 1], [0, 0, 1]], [2, 3], "bool");
+      const [a, b] = tf.split(ints, [1, 2], 1);
+      const [c, d] = tf.split(bools, [2, 1], 1);
+      return [tf.cast(tf.concat([b, a], 1), "float32"), tf.cast(tf.concat([d, c], 1), "float32"), tf.cast(tf.concat([ints, ints], 0), "float32")];
+    };
+    const ref = await on("cpu", run);
+    const got = await on("wasm", run);
+    ref.forEach((r, i) => assertClose(got[i], r, 0, `dtype case ${i}`));
   });
 });

@@ -9,7 +9,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
+import { Worker } from "worker_threads";
 import { WasmBackend } from "./wasm-kernels/heap";
+import { wasmThreads } from "./threads";
 
 export interface SimdKernels {
   adam(w: number, m: number, v: number, g: number, ow: number, om: number, ov: number, n: number,
@@ -21,7 +23,14 @@ export interface SimdKernels {
   siluGrad(dy: number, z: number, sig: number, out: number, n: number): void;
   layerNormGrad(dz: number, x: number, gamma: number, mean: number, rstd: number, dx: number, dgamma: number, dbeta: number,
     rows: number, c: number, acc: number): void;
+  convFilterGrad(x: number, dy: number, dw: number, batch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
+    fh: number, fw: number, sh: number, sw: number, top: number, left: number, ci0: number, ci1: number): void;
+  copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
 }
+
+type KernelName = keyof SimdKernels;
+const NAMES: KernelName[] = ["adam", "sumMiddle", "layerNormStats", "layerNormAffine", "mulInPlace", "siluGrad", "layerNormGrad", "convFilterGrad", "copyRows"];
+const MAX_ARGS = 32;
 
 /** Where `npm run build:wasm` writes the two builds. */
 export function simdFile(shared: boolean): string {
@@ -48,6 +57,84 @@ export function simdKernels(backend: WasmBackend): SimdKernels {
   const kernels = instance.exports as unknown as SimdKernels;
   instances.set(memory, kernels);
   return kernels;
+}
+
+interface Helper {
+  worker: Worker;
+  ctl: Int32Array;
+  args: Float64Array;
+  seq: number;
+}
+
+/**
+ * Threads for the SIMD kernels, on the threaded backend's shared heap: one helper per wasm
+ * thread beyond the first (the calling thread does a share too). A call posts its arguments in
+ * a helper's shared control block and wakes it with Atomics.notify; the caller then blocks in
+ * Atomics.wait until each helper has finished. Helpers are unref'd: they never keep Node alive.
+ */
+class SimdPool {
+  private helpers: Helper[] = [];
+
+  constructor(file: string, memory: WebAssembly.Memory, count: number) {
+    for (let i = 0; i < count; i++) {
+      const control = new SharedArrayBuffer(16 + 8 * MAX_ARGS);
+      const worker = new Worker(path.join(__dirname, "simd-worker.js"), { workerData: { file, memory, control, names: NAMES } });
+      worker.unref();
+      this.helpers.push({ worker, ctl: new Int32Array(control, 0, 4), args: new Float64Array(control, 16), seq: 0 });
+    }
+  }
+
+  get threads(): number {
+    return this.helpers.length + 1;
+  }
+
+  /** Runs `name` once per share, share 0 on this thread and the rest on helpers; returns when all are done. */
+  run(kernels: SimdKernels, name: KernelName, shares: number[][]): void {
+    const posted = this.helpers.slice(0, shares.length - 1);
+    posted.forEach((h, i) => {
+      const a = shares[i + 1];
+      h.args.set(a);
+      h.ctl[2] = NAMES.indexOf(name);
+      h.ctl[3] = a.length;
+      h.seq++;
+      Atomics.store(h.ctl, 0, h.seq);
+      Atomics.notify(h.ctl, 0);
+    });
+    (kernels[name] as (...a: number[]) => void)(...shares[0]);
+    let failed = false;
+    for (const h of posted) {
+      for (let done = Atomics.load(h.ctl, 1); done !== h.seq; done = Atomics.load(h.ctl, 1)) Atomics.wait(h.ctl, 1, done);
+      failed ||= h.ctl[2] === -2;
+    }
+    if (failed) throw new Error(`LatentLab's SIMD kernel ${name} failed on a helper thread.`);
+  }
+}
+
+const pools = new WeakMap<WebAssembly.Memory, SimdPool | null>();
+
+/**
+ * Runs a SIMD kernel over `shares` (argument lists of independent parts of one job) on as many
+ * threads as the wasm backend has, or one after another on one thread.
+ */
+export function runShares(backend: WasmBackend, name: KernelName, shares: number[][]): void {
+  const kernels = simdKernels(backend);
+  const memory = (backend.wasm.wasmMemory ?? backend.wasm.asm?.memory) as WebAssembly.Memory;
+  let pool = pools.get(memory);
+  if (pool === undefined) {
+    const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+    pool = shared && wasmThreads() > 1 ? new SimdPool(simdFile(true), memory, wasmThreads() - 1) : null;
+    pools.set(memory, pool);
+  }
+  if (!pool || shares.length === 1) {
+    for (const share of shares) (kernels[name] as (...a: number[]) => void)(...share);
+    return;
+  }
+  for (let i = 0; i < shares.length; i += pool.threads) pool.run(kernels, name, shares.slice(i, i + pool.threads));
+}
+
+/** How many threads `runShares` spreads a job over on this backend. */
+export function simdThreads(): number {
+  return wasmThreads();
 }
 
 /** A tensor's first byte in the heap (what the SIMD kernels take). */

@@ -22,6 +22,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
 import { transpose } from "./transpose";
+import { byteOffset, runShares, simdThreads } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -216,6 +217,28 @@ function filterGradientByConv(backend: WasmBackend, x: TensorInfo, dy: TensorInf
   return dW;
 }
 
+/**
+ * The filter gradient by LatentLab's SIMD kernel (wasm/kernels.ts, convFilterGrad), read
+ * straight from x and dy: each thread computes dW for its own run of input channels.
+ */
+function filterGradientBySimd(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, c: tf.backend_util.Conv2DInfo, filterShape: number[]): TensorInfo {
+  const dw = backend.makeOutput([...filterShape], "float32");
+  const quads = c.inChannels / 4;
+  const parts = Math.min(simdThreads(), quads);
+  const shares: number[][] = [];
+  for (let p = 0; p < parts; p++) {
+    const ci0 = 4 * Math.floor((quads * p) / parts);
+    const ci1 = 4 * Math.floor((quads * (p + 1)) / parts);
+    shares.push([
+      byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, dw),
+      c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
+      c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, ci0, ci1,
+    ]);
+  }
+  runShares(backend, "convFilterGrad", shares);
+  return dw;
+}
+
 /** dW = Σ over batch chunks of colᵀ · dy, with colᵀ laid out directly (see im2colT). */
 function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
@@ -223,6 +246,9 @@ function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters
   const a = attrs as unknown as ConvAttrs;
   const filterShape = a.filterShape as [number, number, number, number];
   const c = convInfo(x.shape, filterShape, a, "Conv2DBackpropFilter");
+  if (c.dilationHeight === 1 && c.dilationWidth === 1 && c.inChannels % 4 === 0 && c.outChannels % 8 === 0) {
+    return filterGradientBySimd(backend, x, dy, c, filterShape);
+  }
   if (c.filterHeight * c.filterWidth > 1 && c.inChannels >= MIN_CHANNELS_FOR_CONV) {
     const byConv = filterGradientByConv(backend, x, dy, c);
     if (byConv) return byConv;

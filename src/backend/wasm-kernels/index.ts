@@ -15,6 +15,8 @@
  * | Tile                 | per-element index arithmetic | one copy, then block copies       |
  * | Transpose            | per-element index arithmetic; power-of-two strides | blocked matrix transposes |
  * | Identity, Cast (same dtype) | a copy (the tape clones every saved tensor) | shared data, reference-counted |
+ * | Concat, SplitV       | element by element in JS | one block copy per row and part (SIMD module) |
+ * | Conv2DBackpropFilter (ci % 4 = 0, co % 8 = 0) | (see above) | SIMD 4×8 register blocks straight from NHWC, threads split ci |
  * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one kernel each way, keeps μ and 1/σ (SIMD) |
  *
  * "SIMD" marks loops in LatentLab's own wasm module (wasm/kernels.ts, src/backend/simd.ts).
@@ -28,8 +30,9 @@ import { segmentKernels } from "./segment";
 import { layerNormKernels } from "./layernorm";
 import { shareKernels } from "./share";
 import { transposeKernels } from "./transpose";
+import { splitKernels } from "./split";
 
-export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels, ...reduceKernels, ...transposeKernels, ...shareKernels, ...layerNormKernels];
+export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels, ...reduceKernels, ...transposeKernels, ...shareKernels, ...layerNormKernels, ...splitKernels];
 
 let registered = false;
 
