@@ -71,7 +71,7 @@ describe("lab.ready", () => {
 
   it("runs the wasm backend on one thread per core by default (up to 4), or as asked: same losses as 1 thread, and the process still exits", () => {
     // A fresh process each (the thread count is fixed when the backend starts); a DCGAN-shaped
-    // model so that the convolutions are large enough for XNNPACK to split them.
+    // model so that the convolutions are large enough for XNNPACK to split them, then a U-Net.
     const script = `
       const lab = require(${JSON.stringify(path.resolve(__dirname, "..", "src", "index.js"))});
       (async () => {
@@ -79,8 +79,12 @@ describe("lab.ready", () => {
         const m = lab.gan({ data: lab.data.mnist({ n: 256, seed: 0 }), batchSize: 32, seed: 0 });
         const losses = [];
         for (let i = 0; i < 3; i++) losses.push((await m.step()).d);
-        console.log(JSON.stringify({ reason: info.reason, threads: info.threads, losses }));
         m.dispose();
+        // A U-Net: layer norms, skip concats and bias sums, whose SIMD kernels share rows between threads.
+        const d = lab.diffusion({ data: lab.data.mnist({ n: 64, seed: 0 }), preset: "bench", batchSize: 8, seed: 0 });
+        for (let i = 0; i < 2; i++) losses.push((await d.step()).loss);
+        d.dispose();
+        console.log(JSON.stringify({ reason: info.reason, threads: info.threads, losses }));
       })();`;
     const run = (threads: string | null) => {
       const env = { ...process.env, LATENTLAB_WASM_THREADS: threads ?? "" };

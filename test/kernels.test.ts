@@ -210,6 +210,10 @@ describe("Sum, Mean and Tile on wasm", () => {
     [[2, 3, 4], [0, 1, 2], false],
     [[1, 5, 5, 2], [0, 1, 2], true],
     [[3, 4, 5], [0, 2], false],
+    // Many reduced rows into one or two output rows (bias gradients), and a large one.
+    [[50, 30, 5], [0, 1], false],
+    [[2, 33, 40, 3], [1, 2], true],
+    [[64, 32, 32, 8], [0, 1, 2], false],
   ];
   for (const [shape, axis, keep] of cases) {
     it(`sum and mean of [${shape}] over ${JSON.stringify(axis)}${keep ? " keeping dims" : ""}`, async () => {
@@ -287,6 +291,8 @@ describe("LatentLabLayerNorm on wasm (layer norm + optional SiLU, one kernel eac
     [[3, 33], "silu"],
     [[4, 1, 1, 64], "linear"],
     [[1, 3, 128], "silu"],
+    [[16, 16, 16, 32], "silu"], // large enough to share rows between threads
+    [[8, 16, 16, 33], "linear"],
   ];
   for (const [shape, activation] of cases) {
     it(`[${shape}] ${activation} against tfjs ops on cpu`, async () => {

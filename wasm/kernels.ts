@@ -6,9 +6,10 @@
  * data segment, no globals and no allocator (checked by test/simd.test.ts): it must never write
  * anywhere but the outputs it is given. Scratch space comes in as a pointer too.
  *
- * Arithmetic is float64 wherever the TypeScript loops it replaced were (JS numbers), in the same
- * order, so results are bit-identical to those loops and to the cpu backend's Adam: two float64
- * lanes per instruction instead of one, and sums across a row still added one element at a time.
+ * Arithmetic is float64 wherever the TypeScript loops it replaced were (JS numbers); Adam's is in
+ * the same order as the cpu backend's kernel, so the two agree to the bit. A kernel that threads
+ * share (convFilterGrad, see `runShares` in src/backend/simd.ts) gives each thread whole outputs,
+ * so results do not depend on how many threads ran it.
  */
 
 // @ts-nocheck: AssemblyScript types (usize, f64x2, v128) are not TypeScript's.
@@ -63,6 +64,12 @@ export function adam(
   }
 }
 
+/** Sums four float64 lanes (two vectors) in a fixed order. */
+@inline function lanes4(a: v128, b: v128): f64 {
+  const s = f64x2.add(a, b);
+  return f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+}
+
 /**
  * Sums x viewed as [outer, reduce, inner] over its middle axis into out [outer, inner], times
  * `scale`. Each column accumulates in float64, row after row; `acc` is scratch for inner float64s.
@@ -86,24 +93,42 @@ export function sumMiddle(x: usize, out: usize, outer: u32, reduce: u32, inner: 
   }
 }
 
-/** Per row of c: the mean and 1/√(variance + ε), each row summed in order in float64. */
+/** Per row of c floats: the mean and 1/√(variance + ε), in float64 (four running sums a row). */
 export function layerNormStats(x: usize, mean: usize, rstd: usize, rows: u32, c: u32, eps: f64): void {
   const rowBytes = (<usize>c) << 2;
+  const quadBytes = rowBytes & ~15;
+  const cf = <f64>c;
   for (let r: usize = 0, p = x; r < <usize>rows; r++, p += rowBytes) {
-    let sum: f64 = 0;
-    for (let i: usize = 0; i < rowBytes; i += 4) sum += <f64>load<f32>(p + i);
-    const m = sum / <f64>c;
-    let sq: f64 = 0;
-    for (let i: usize = 0; i < rowBytes; i += 4) {
+    let a = f64x2.splat(0), b = f64x2.splat(0);
+    let i: usize = 0;
+    for (; i < quadBytes; i += 16) {
+      a = f64x2.add(a, load2(p + i));
+      b = f64x2.add(b, load2(p + i + 8));
+    }
+    let sum = lanes4(a, b);
+    for (; i < rowBytes; i += 4) sum += <f64>load<f32>(p + i);
+    const m = sum / cf;
+    const M = f64x2.splat(m);
+    a = f64x2.splat(0);
+    b = f64x2.splat(0);
+    i = 0;
+    for (; i < quadBytes; i += 16) {
+      const d0 = f64x2.sub(load2(p + i), M);
+      const d1 = f64x2.sub(load2(p + i + 8), M);
+      a = f64x2.add(a, f64x2.mul(d0, d0));
+      b = f64x2.add(b, f64x2.mul(d1, d1));
+    }
+    let sq = lanes4(a, b);
+    for (; i < rowBytes; i += 4) {
       const d = <f64>load<f32>(p + i) - m;
       sq += d * d;
     }
     store<f32>(mean + (r << 2), <f32>m);
-    store<f32>(rstd + (r << 2), <f32>(1 / Math.sqrt(sq / <f64>c + eps)));
+    store<f32>(rstd + (r << 2), <f32>(1 / Math.sqrt(sq / cf + eps)));
   }
 }
 
-/** z = (x − μ)·r·γ + β for every row of c, into out. */
+/** z = (x − μ)·r·γ + β for every row of c floats, into out. */
 export function layerNormAffine(x: usize, out: usize, gamma: usize, beta: usize, mean: usize, rstd: usize, rows: u32, c: u32): void {
   const rowBytes = (<usize>c) << 2;
   const pairBytes = rowBytes & ~7;
@@ -163,8 +188,8 @@ export function layerNormGrad(
     const m = <f64>load<f32>(mean + (r << 2));
     const s = <f64>load<f32>(rstd + (r << 2));
     const M = f64x2.splat(m), S = f64x2.splat(s);
-    let sumG: f64 = 0;
-    let sumGX: f64 = 0;
+    let sumG = f64x2.splat(0);
+    let sumGX = f64x2.splat(0);
     let i: usize = 0;
     for (; i < pairBytes; i += 8) {
       const d = load2(dz + o + i);
@@ -173,12 +198,11 @@ export function layerNormGrad(
       v128.store(dg + a, f64x2.add(v128.load(dg + a), f64x2.mul(d, xh)));
       v128.store(db + a, f64x2.add(v128.load(db + a), d));
       const g = f64x2.mul(d, load2(gamma + i));
-      const gx = f64x2.mul(g, xh);
-      sumG += f64x2.extract_lane(g, 0);
-      sumG += f64x2.extract_lane(g, 1);
-      sumGX += f64x2.extract_lane(gx, 0);
-      sumGX += f64x2.extract_lane(gx, 1);
+      sumG = f64x2.add(sumG, g);
+      sumGX = f64x2.add(sumGX, f64x2.mul(g, xh));
     }
+    let tG = f64x2.extract_lane(sumG, 0) + f64x2.extract_lane(sumG, 1);
+    let tGX = f64x2.extract_lane(sumGX, 0) + f64x2.extract_lane(sumGX, 1);
     if (i < rowBytes) {
       const d = <f64>load<f32>(dz + o + i);
       const xh = (<f64>load<f32>(x + o + i) - m) * s;
@@ -186,11 +210,11 @@ export function layerNormGrad(
       store<f64>(dg + a, load<f64>(dg + a) + d * xh);
       store<f64>(db + a, load<f64>(db + a) + d);
       const g = d * <f64>load<f32>(gamma + i);
-      sumG += g;
-      sumGX += g * xh;
+      tG += g;
+      tGX += g * xh;
     }
-    const meanG = sumG / cf;
-    const meanGX = sumGX / cf;
+    const meanG = tG / cf;
+    const meanGX = tGX / cf;
     const MG = f64x2.splat(meanG), MGX = f64x2.splat(meanGX);
     i = 0;
     for (; i < pairBytes; i += 8) {

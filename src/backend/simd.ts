@@ -132,6 +132,21 @@ export function runShares(backend: WasmBackend, name: KernelName, shares: number
   for (let i = 0; i < shares.length; i += pool.threads) pool.run(kernels, name, shares.slice(i, i + pool.threads));
 }
 
+/**
+ * [start, end) ranges that split 0…n into `parts` nearly equal pieces whose starts are multiples
+ * of `align` (empty pieces dropped).
+ */
+export function ranges(n: number, parts: number, align = 1): [number, number][] {
+  const units = Math.ceil(n / align);
+  const out: [number, number][] = [];
+  for (let p = 0; p < parts; p++) {
+    const a = Math.min(n, align * Math.floor((units * p) / parts));
+    const b = Math.min(n, align * Math.floor((units * (p + 1)) / parts));
+    if (b > a) out.push([a, b]);
+  }
+  return out;
+}
+
 /** How many threads `runShares` spreads a job over on this backend. */
 export function simdThreads(): number {
   return wasmThreads();

@@ -22,7 +22,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
 import { transpose } from "./transpose";
-import { byteOffset, runShares, simdThreads } from "../simd";
+import { byteOffset, ranges, runShares, simdThreads } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -223,18 +223,11 @@ function filterGradientByConv(backend: WasmBackend, x: TensorInfo, dy: TensorInf
  */
 function filterGradientBySimd(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, c: tf.backend_util.Conv2DInfo, filterShape: number[]): TensorInfo {
   const dw = backend.makeOutput([...filterShape], "float32");
-  const quads = c.inChannels / 4;
-  const parts = Math.min(simdThreads(), quads);
-  const shares: number[][] = [];
-  for (let p = 0; p < parts; p++) {
-    const ci0 = 4 * Math.floor((quads * p) / parts);
-    const ci1 = 4 * Math.floor((quads * (p + 1)) / parts);
-    shares.push([
-      byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, dw),
-      c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
-      c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, ci0, ci1,
-    ]);
-  }
+  const shares = ranges(c.inChannels, simdThreads(), 4).map(([ci0, ci1]) => [
+    byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, dw),
+    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
+    c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, ci0, ci1,
+  ]);
   runShares(backend, "convFilterGrad", shares);
   return dw;
 }

@@ -11,8 +11,8 @@
  *   dz = dy (linear) or dy·σ(z)·(1 + z·(1 − σ(z))) (silu)
  *   dγ = Σ_rows dz·x̂,  dβ = Σ_rows dz,  dx = r·(g − mean(g) − x̂·mean(g·x̂)) with g = dz·γ
  *
- * The loops are LatentLab's SIMD kernels (wasm/kernels.ts); the sigmoids are tfjs-backend-wasm's
- * own (XNNPACK, vectorised).
+ * The loops are LatentLab's SIMD kernels (wasm/kernels.ts), on one thread (sharing their rows with
+ * a helper thread did not make a U-Net step faster); the sigmoids are tfjs-backend-wasm's own (XNNPACK, vectorised and threaded).
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, runOriginal, sizeOf } from "./heap";
@@ -40,7 +40,8 @@ function layerNorm({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelF
   const { x, gamma, beta } = inputs as Record<string, TensorInfo>;
   const { epsilon, silu } = attrs as unknown as LayerNormAttrs;
   const c = x.shape[x.shape.length - 1];
-  const rows = sizeOf(x.shape) / c;
+  const n = sizeOf(x.shape);
+  const rows = n / c;
   const y = backend.makeOutput(x.shape, "float32");
   const mean = backend.makeOutput([rows], "float32");
   const rstd = backend.makeOutput([rows], "float32");
@@ -48,7 +49,7 @@ function layerNorm({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelF
   simd.layerNormAffine(at(x), at(y), at(gamma), at(beta), at(mean), at(rstd), rows, c);
   if (silu) {
     const s = sigmoidOf(backend, y);
-    simd.mulInPlace(at(y), at(s), rows * c);
+    simd.mulInPlace(at(y), at(s), n);
     disposeAll(backend, s);
   }
   return [y, mean, rstd];
@@ -76,7 +77,7 @@ function layerNormGrad({ inputs, backend: anyBackend, attrs }: Parameters<tf.Ker
     disposeAll(backend, z, s);
     dz = dx;
   }
-  const acc = backend.makeOutput([4 * c], "float32"); // 2c float64 sums
+  const acc = backend.makeOutput([4 * c], "float32"); // dγ and dβ as 2c float64 sums
   simd.layerNormGrad(at(dz), at(x), at(gamma), at(mean), at(rstd), at(dx), at(dgamma), at(dbeta), rows, c, at(acc));
   disposeAll(backend, acc);
   return [dx, dgamma, dbeta];
