@@ -78,6 +78,9 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     [[1, 5, 5, 4], [3, 3, 4, 8], 1, 3],
     [[2, 8, 8, 12], [2, 2, 12, 8], 2, "valid"],
     [[3, 7, 6, 4], [4, 2, 4, 16], 1, "same"],
+    // Images large enough that the batch goes by in blocks (of 1; of 2, then 1).
+    [[3, 40, 40, 16], [3, 3, 16, 8], 1, "same"],
+    [[3, 30, 30, 24], [3, 3, 24, 8], 2, "same"],
   ];
   for (const [x, w, s, pad] of cases) {
     it(`x [${x}] filter [${w}] stride ${s} pad ${pad}`, async () => {

@@ -239,13 +239,14 @@ export function layerNormGrad(
  * transposes, no patch matrix. Needs ci0, ci1 multiples of 4 and co a multiple of 8. dW's
  * [fh, fw, ci, co] entries for those channels are overwritten.
  *
- * For each image row of dy and each tap, a 4 × 8 block of dW stays in eight registers while the
- * row's pixels stream past (the rows of x and dy it reads stay in the first-level cache).
+ * The batch goes by in blocks of `block` images (small enough that their x and dy stay in the
+ * second-level cache); within a block, each 4 × 8 piece of dW for one tap stays in eight
+ * registers while every pixel of the block streams past.
  */
 export function convFilterGrad(
   x: usize, dy: usize, dw: usize,
   batch: u32, H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32,
-  fh: u32, fw: u32, sh: u32, sw: u32, top: i32, left: i32, ci0: u32, ci1: u32,
+  fh: u32, fw: u32, sh: u32, sw: u32, top: i32, left: i32, ci0: u32, ci1: u32, block: u32,
 ): void {
   const ciB = (<usize>ci) << 2;
   const coB = (<usize>co) << 2;
@@ -253,53 +254,63 @@ export function convFilterGrad(
     for (let i = <usize>ci0; i < <usize>ci1; i++) memory.fill(dw + (t * <usize>ci + i) * coB, 0, coB);
   }
   const xStep = (<usize>sw) * ciB;
-  for (let b: u32 = 0; b < batch; b++) {
-    for (let oh: u32 = 0; oh < OH; oh++) {
-      const dyRow = dy + ((<usize>b * <usize>OH + <usize>oh) * <usize>OW) * coB;
-      for (let kh: u32 = 0; kh < fh; kh++) {
-        const ih = <i32>(oh * sh + kh) - top;
-        if (ih < 0 || ih >= <i32>H) continue;
-        const xRow = x + ((<usize>b * <usize>H + <usize>ih) * <usize>W) * ciB;
-        for (let kw: u32 = 0; kw < fw; kw++) {
-          // Output columns whose input column ow·sw − left + kw lies inside the row.
-          const shift = left - <i32>kw;
-          let owLo = shift <= 0 ? 0 : <i32>((<u32>shift + sw - 1) / sw);
-          let owHi = <i32>((<u32>(<i32>W - 1 + shift)) / sw) + 1;
-          if (<i32>W - 1 + shift < 0) owHi = 0;
-          if (owHi > <i32>OW) owHi = <i32>OW;
-          if (owLo >= owHi) continue;
-          const n = <usize>(owHi - owLo);
-          const xStart = xRow + <usize>(owLo * <i32>sw - shift) * ciB;
-          const dyStart = dyRow + <usize>owLo * coB;
-          const tap = dw + (<usize>(kh * fw + kw) * <usize>ci) * coB;
-          for (let c = <usize>ci0; c < <usize>ci1; c += 4) {
-            const xc = xStart + (c << 2);
-            const acc = tap + c * coB;
-            for (let o: usize = 0; o < coB; o += 32) {
-              const a0 = acc + o, a1 = a0 + coB, a2 = a1 + coB, a3 = a2 + coB;
-              let s00 = v128.load(a0), s01 = v128.load(a0 + 16);
-              let s10 = v128.load(a1), s11 = v128.load(a1 + 16);
-              let s20 = v128.load(a2), s21 = v128.load(a2 + 16);
-              let s30 = v128.load(a3), s31 = v128.load(a3 + 16);
-              let xp = xc;
-              let dp = dyStart + o;
-              for (let k: usize = 0; k < n; k++, xp += xStep, dp += coB) {
-                const xv = v128.load(xp);
-                const d0 = v128.load(dp), d1 = v128.load(dp + 16);
-                const x0 = f32x4.splat(f32x4.extract_lane(xv, 0));
-                const x1 = f32x4.splat(f32x4.extract_lane(xv, 1));
-                const x2 = f32x4.splat(f32x4.extract_lane(xv, 2));
-                const x3 = f32x4.splat(f32x4.extract_lane(xv, 3));
-                s00 = f32x4.add(s00, f32x4.mul(x0, d0)); s01 = f32x4.add(s01, f32x4.mul(x0, d1));
-                s10 = f32x4.add(s10, f32x4.mul(x1, d0)); s11 = f32x4.add(s11, f32x4.mul(x1, d1));
-                s20 = f32x4.add(s20, f32x4.mul(x2, d0)); s21 = f32x4.add(s21, f32x4.mul(x2, d1));
-                s30 = f32x4.add(s30, f32x4.mul(x3, d0)); s31 = f32x4.add(s31, f32x4.mul(x3, d1));
+  const xImage = (<usize>H) * (<usize>W) * ciB;
+  const dyImage = (<usize>OH) * (<usize>OW) * coB;
+  for (let b0: u32 = 0; b0 < batch; b0 += block) {
+    const b1 = b0 + block < batch ? b0 + block : batch;
+    for (let kh: u32 = 0; kh < fh; kh++) {
+      // Output rows whose input row oh·sh − top + kh lies inside the image.
+      const rshift = top - <i32>kh;
+      const ohLo = rshift <= 0 ? 0 : <i32>((<u32>rshift + sh - 1) / sh);
+      let ohHi = <i32>H - 1 + rshift < 0 ? 0 : <i32>((<u32>(<i32>H - 1 + rshift)) / sh) + 1;
+      if (ohHi > <i32>OH) ohHi = <i32>OH;
+      if (ohLo >= ohHi) continue;
+      for (let kw: u32 = 0; kw < fw; kw++) {
+        const cshift = left - <i32>kw;
+        const owLo = cshift <= 0 ? 0 : <i32>((<u32>cshift + sw - 1) / sw);
+        let owHi = <i32>W - 1 + cshift < 0 ? 0 : <i32>((<u32>(<i32>W - 1 + cshift)) / sw) + 1;
+        if (owHi > <i32>OW) owHi = <i32>OW;
+        if (owLo >= owHi) continue;
+        const n = <usize>(owHi - owLo);
+        // x and dy at (image b0, row ohLo, column owLo) for this tap.
+        const xFirst = x + <usize>b0 * xImage + <usize>(ohLo * <i32>sh - rshift) * (<usize>W) * ciB + <usize>(owLo * <i32>sw - cshift) * ciB;
+        const dyFirst = dy + <usize>b0 * dyImage + (<usize>ohLo * <usize>OW + <usize>owLo) * coB;
+        const xRowStep = (<usize>sh) * (<usize>W) * ciB;
+        const dyRowStep = (<usize>OW) * coB;
+        const rows = <u32>(ohHi - ohLo);
+        const tap = dw + (<usize>(kh * fw + kw) * <usize>ci) * coB;
+        for (let c = <usize>ci0; c < <usize>ci1; c += 4) {
+          const acc = tap + c * coB;
+          for (let o: usize = 0; o < coB; o += 32) {
+            const a0 = acc + o, a1 = a0 + coB, a2 = a1 + coB, a3 = a2 + coB;
+            let s00 = v128.load(a0), s01 = v128.load(a0 + 16);
+            let s10 = v128.load(a1), s11 = v128.load(a1 + 16);
+            let s20 = v128.load(a2), s21 = v128.load(a2 + 16);
+            let s30 = v128.load(a3), s31 = v128.load(a3 + 16);
+            for (let b = b0; b < b1; b++) {
+              let xr = xFirst + <usize>(b - b0) * xImage + (c << 2);
+              let dr = dyFirst + <usize>(b - b0) * dyImage + o;
+              for (let r: u32 = 0; r < rows; r++, xr += xRowStep, dr += dyRowStep) {
+                let xp = xr;
+                let dp = dr;
+                for (let k: usize = 0; k < n; k++, xp += xStep, dp += coB) {
+                  const xv = v128.load(xp);
+                  const d0 = v128.load(dp), d1 = v128.load(dp + 16);
+                  const x0 = f32x4.splat(f32x4.extract_lane(xv, 0));
+                  const x1 = f32x4.splat(f32x4.extract_lane(xv, 1));
+                  const x2 = f32x4.splat(f32x4.extract_lane(xv, 2));
+                  const x3 = f32x4.splat(f32x4.extract_lane(xv, 3));
+                  s00 = f32x4.add(s00, f32x4.mul(x0, d0)); s01 = f32x4.add(s01, f32x4.mul(x0, d1));
+                  s10 = f32x4.add(s10, f32x4.mul(x1, d0)); s11 = f32x4.add(s11, f32x4.mul(x1, d1));
+                  s20 = f32x4.add(s20, f32x4.mul(x2, d0)); s21 = f32x4.add(s21, f32x4.mul(x2, d1));
+                  s30 = f32x4.add(s30, f32x4.mul(x3, d0)); s31 = f32x4.add(s31, f32x4.mul(x3, d1));
+                }
               }
-              v128.store(a0, s00); v128.store(a0 + 16, s01);
-              v128.store(a1, s10); v128.store(a1 + 16, s11);
-              v128.store(a2, s20); v128.store(a2 + 16, s21);
-              v128.store(a3, s30); v128.store(a3 + 16, s31);
             }
+            v128.store(a0, s00); v128.store(a0 + 16, s01);
+            v128.store(a1, s10); v128.store(a1 + 16, s11);
+            v128.store(a2, s20); v128.store(a2 + 16, s21);
+            v128.store(a3, s30); v128.store(a3 + 16, s31);
           }
         }
       }

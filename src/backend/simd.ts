@@ -24,7 +24,7 @@ export interface SimdKernels {
   layerNormGrad(dz: number, x: number, gamma: number, mean: number, rstd: number, dx: number, dgamma: number, dbeta: number,
     rows: number, c: number, acc: number): void;
   convFilterGrad(x: number, dy: number, dw: number, batch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
-    fh: number, fw: number, sh: number, sw: number, top: number, left: number, ci0: number, ci1: number): void;
+    fh: number, fw: number, sh: number, sw: number, top: number, left: number, ci0: number, ci1: number, block: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
 }
 

@@ -217,16 +217,21 @@ function filterGradientByConv(backend: WasmBackend, x: TensorInfo, dy: TensorInf
   return dW;
 }
 
+/** The SIMD filter gradient takes the batch in blocks of images whose x and dy fill about this much (a core's L2 is 512 KB). */
+const FILTER_BLOCK_BYTES = 256 * 1024;
+
 /**
  * The filter gradient by LatentLab's SIMD kernel (wasm/kernels.ts, convFilterGrad), read
  * straight from x and dy: each thread computes dW for its own run of input channels.
  */
 function filterGradientBySimd(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, c: tf.backend_util.Conv2DInfo, filterShape: number[]): TensorInfo {
   const dw = backend.makeOutput([...filterShape], "float32");
+  const perImage = 4 * (c.inHeight * c.inWidth * c.inChannels + c.outHeight * c.outWidth * c.outChannels);
+  const block = Math.max(1, Math.floor(FILTER_BLOCK_BYTES / perImage));
   const shares = ranges(c.inChannels, simdThreads(), 4).map(([ci0, ci1]) => [
     byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, dw),
     c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
-    c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, ci0, ci1,
+    c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, ci0, ci1, block,
   ]);
   runShares(backend, "convFilterGrad", shares);
   return dw;
