@@ -70,7 +70,7 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     [[5, 64, 64, 32], [5, 5, 32, 4], 1, "same"],
     [[11, 128, 128, 8], [5, 5, 8, 4], 2, "same"],
     // Input channels in fours, output channels in eights: the filter gradient is LatentLab's SIMD
-    // kernel, its input channels shared between threads (three fours here: one and two). Unused
+    // kernel, its input channels shared between threads (three fours here). Unused
     // input rows, a 1×1 stride-2 conv, padding wider than the filter, uneven "same" padding.
     [[2, 9, 7, 4], [3, 3, 4, 8], 2, "valid"],
     [[1, 11, 9, 8], [5, 3, 8, 16], 3, "same"],
@@ -98,15 +98,18 @@ describe("conv2dTranspose on wasm (forward is Conv2DBackpropInput)", () => {
     [[1, 3, 4, 2], [3, 3, 3, 2], 2, "valid"],
     [[3, 5, 5, 3], [3, 3, 2, 3], 1, "same"],
     [[1, 4, 4, 1], [5, 5, 1, 1], 3, "valid"],
-    [[2, 5, 5, 8], [4, 4, 16, 8], 2, "same"], // 16 output channels: by phases
+    [[2, 5, 5, 8], [4, 4, 16, 8], 2, "same"], // output channels in eights: LatentLab's SIMD kernel
     [[1, 4, 3, 4], [3, 3, 16, 4], 3, "valid"],
+    [[2, 7, 7, 16], [4, 4, 8, 16], 2, "same"], // a DCGAN generator's layer, small
+    [[3, 5, 6, 8], [3, 3, 24, 8], 3, "valid"], // three images, shared between threads
+    [[1, 3, 5, 8], [5, 2, 8, 8], 1, "valid"],
+    [[2, 4, 4, 3], [2, 2, 12, 3], 2, "same"], // 12 output channels: by product
   ];
   for (const [x, w, s, pad] of cases) {
     it(`x [${x}] filter [${w}] stride ${s} pad ${pad}`, async () => {
       const [b, h, wd] = x;
-      const k = w[0];
       const out: [number, number, number, number] =
-        pad === "same" ? [b, h * s, wd * s, w[2]] : [b, (h - 1) * s + k, (wd - 1) * s + k, w[2]];
+        pad === "same" ? [b, h * s, wd * s, w[2]] : [b, (h - 1) * s + w[0], (wd - 1) * s + w[1], w[2]];
       await compare("conv2dTranspose", (a, f) => tf.conv2dTranspose(a as tf.Tensor4D, f as tf.Tensor4D, out, s, pad), [
         { shape: x, seed: 3 },
         { shape: w, seed: 4 },

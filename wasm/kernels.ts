@@ -318,6 +318,79 @@ export function convFilterGrad(
   }
 }
 
+/**
+ * The conv input gradient (a transposed conv's forward pass),
+ * dx[b, ih, iw, i] = Σ_{kh, kw, o} dy[b, oh, ow, o] · W[kh, kw, i, o] over oh·sh − top + kh = ih, ow·sw − left + kw = iw,
+ * for images [b0, b1) (a thread's share; ci must be a multiple of 8), gathered: each dx pixel is
+ * written once. `wt` is W laid out [fh, fw, co, ci]; `dyp` is dy with `padL` zero columns on the
+ * left and enough on the right ([batch, OH, OWp, co]) so that four neighbouring outputs of one
+ * column phase always read inside it.
+ *
+ * For each dx row and column phase, four outputs × 8 channels stay in eight registers while the
+ * taps that reach them and all co channels go by.
+ */
+export function convInputGrad(
+  dyp: usize, wt: usize, dx: usize,
+  H: u32, W: u32, ci: u32, OH: u32, OWp: u32, co: u32,
+  fh: u32, fw: u32, sh: u32, sw: u32, top: i32, left: i32, padL: i32, b0: u32, b1: u32,
+): void {
+  const ciB = (<usize>ci) << 2;
+  const coB = (<usize>co) << 2;
+  const tapB = (<usize>co) * ciB;
+  for (let b = b0; b < b1; b++) {
+    for (let ih: u32 = 0; ih < H; ih++) {
+      const dxRow = dx + ((<usize>b * <usize>H + <usize>ih) * <usize>W) * ciB;
+      for (let p: u32 = 0; p < sw && p < W; p++) {
+        const count = (W - p + sw - 1) / sw;
+        for (let j0: u32 = 0; j0 < count; j0 += 4) {
+          for (let c: usize = 0; c < <usize>ci; c += 8) {
+            let s00 = f32x4.splat(0), s01 = f32x4.splat(0);
+            let s10 = f32x4.splat(0), s11 = f32x4.splat(0);
+            let s20 = f32x4.splat(0), s21 = f32x4.splat(0);
+            let s30 = f32x4.splat(0), s31 = f32x4.splat(0);
+            for (let kh: u32 = 0; kh < fh; kh++) {
+              const t = <i32>ih + top - <i32>kh;
+              if (t < 0 || t % <i32>sh != 0) continue;
+              const oh = t / <i32>sh;
+              if (oh >= <i32>OH) continue;
+              const dyRow = dyp + ((<usize>b * <usize>OH + <usize>oh) * <usize>OWp) * coB;
+              for (let kw: u32 = 0; kw < fw; kw++) {
+                const u = <i32>p + left - <i32>kw;
+                if ((u % <i32>sw) != 0) continue;
+                const ow = u / <i32>sw + <i32>j0 + padL; // exact division: the column in dyp
+                let d = dyRow + <usize>ow * coB;
+                let w = wt + <usize>(kh * fw + kw) * tapB + (c << 2);
+                for (let k: u32 = 0; k < co; k++, d += 4, w += ciB) {
+                  const w0 = v128.load(w), w1 = v128.load(w + 16);
+                  const d0 = v128.load32_splat(d);
+                  const d1 = v128.load32_splat(d + coB);
+                  const d2 = v128.load32_splat(d + 2 * coB);
+                  const d3 = v128.load32_splat(d + 3 * coB);
+                  s00 = f32x4.add(s00, f32x4.mul(d0, w0)); s01 = f32x4.add(s01, f32x4.mul(d0, w1));
+                  s10 = f32x4.add(s10, f32x4.mul(d1, w0)); s11 = f32x4.add(s11, f32x4.mul(d1, w1));
+                  s20 = f32x4.add(s20, f32x4.mul(d2, w0)); s21 = f32x4.add(s21, f32x4.mul(d2, w1));
+                  s30 = f32x4.add(s30, f32x4.mul(d3, w0)); s31 = f32x4.add(s31, f32x4.mul(d3, w1));
+                }
+              }
+            }
+            const out = dxRow + (<usize>(p + sw * j0)) * ciB + (c << 2);
+            const step = (<usize>sw) * ciB;
+            v128.store(out, s00); v128.store(out + 16, s01);
+            if (j0 + 1 < count) { v128.store(out + step, s10); v128.store(out + step + 16, s11); }
+            if (j0 + 2 < count) { v128.store(out + 2 * step, s20); v128.store(out + 2 * step + 16, s21); }
+            if (j0 + 3 < count) { v128.store(out + 3 * step, s30); v128.store(out + 3 * step + 16, s31); }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Writes `bytes` zero bytes at p. */
+export function zero(p: usize, bytes: usize): void {
+  memory.fill(p, 0, bytes);
+}
+
 /** Copies `rows` runs of `bytes` bytes from src to dst, each side advancing by its own stride. */
 export function copyRows(src: usize, srcStride: usize, dst: usize, dstStride: usize, rows: u32, bytes: usize): void {
   for (let r: u32 = 0; r < rows; r++, src += srcStride, dst += dstStride) memory.copy(dst, src, bytes);

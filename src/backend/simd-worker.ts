@@ -1,7 +1,7 @@
 /**
- * A thread of LatentLab's SIMD kernels (see simd.ts, `SimdPool`): instantiates the shared-memory
- * build on tfjs-backend-wasm's heap, then runs one kernel call per request posted in its control
- * block, for as long as the process lives.
+ * A helper thread of LatentLab's SIMD kernels (see simd.ts, `SimdPool`): instantiates the
+ * shared-memory build on tfjs-backend-wasm's heap, then for each job posted in the control block
+ * takes shares until none is left, for as long as the process lives.
  */
 import * as fs from "fs";
 import { workerData } from "worker_threads";
@@ -11,24 +11,32 @@ interface Start {
   memory: WebAssembly.Memory;
   control: SharedArrayBuffer;
   names: string[];
+  index: number;
 }
 
-const { file, memory, control, names } = workerData as Start;
+// The control block's layout (CONTROL in simd.ts; not imported, to keep this thread's start light).
+const SEQ = 0, NEXT = 1, SHARES = 2, FN = 3, ARGS = 4, FAILED = 5, DONE = 8, HEADER_INTS = 16;
+
+const { file, memory, control, names, index } = workerData as Start;
 const kernels = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), { env: { memory } }).exports;
 const fns = names.map((n) => kernels[n] as (...a: number[]) => void);
-const ctl = new Int32Array(control, 0, 4);
-const args = new Float64Array(control, 16);
+const ctl = new Int32Array(control, 0, HEADER_INTS);
+const args = new Float64Array(control, 4 * HEADER_INTS);
 
 let seen = 0;
 for (;;) {
-  Atomics.wait(ctl, 0, seen);
-  seen = Atomics.load(ctl, 0);
+  Atomics.wait(ctl, SEQ, seen);
+  seen = Atomics.load(ctl, SEQ);
+  const fn = fns[ctl[FN]];
+  const width = ctl[ARGS];
+  const shares = ctl[SHARES];
   try {
-    fns[ctl[2]](...Array.from(args.subarray(0, ctl[3])));
-    ctl[2] = -1;
+    for (let i = Atomics.add(ctl, NEXT, 1); i < shares; i = Atomics.add(ctl, NEXT, 1)) {
+      fn(...Array.from(args.subarray(i * width, (i + 1) * width)));
+    }
   } catch {
-    ctl[2] = -2; // tells the caller it failed
+    Atomics.store(ctl, FAILED, 1);
   }
-  Atomics.store(ctl, 1, seen);
-  Atomics.notify(ctl, 1);
+  Atomics.store(ctl, DONE + index, seen);
+  Atomics.notify(ctl, DONE + index);
 }

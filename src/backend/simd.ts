@@ -25,12 +25,15 @@ export interface SimdKernels {
     rows: number, c: number, acc: number): void;
   convFilterGrad(x: number, dy: number, dw: number, batch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
     fh: number, fw: number, sh: number, sw: number, top: number, left: number, ci0: number, ci1: number, block: number): void;
+  convInputGrad(dyp: number, wt: number, dx: number, H: number, W: number, ci: number, OH: number, OWp: number, co: number,
+    fh: number, fw: number, sh: number, sw: number, top: number, left: number, padL: number, b0: number, b1: number): void;
+  zero(p: number, bytes: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
 }
 
 type KernelName = keyof SimdKernels;
-const NAMES: KernelName[] = ["adam", "sumMiddle", "layerNormStats", "layerNormAffine", "mulInPlace", "siluGrad", "layerNormGrad", "convFilterGrad", "copyRows"];
-const MAX_ARGS = 32;
+const NAMES: KernelName[] = ["adam", "sumMiddle", "layerNormStats", "layerNormAffine", "mulInPlace", "siluGrad", "layerNormGrad", "convFilterGrad", "convInputGrad", "zero", "copyRows"];
+const MAX_ARGS = 24;
 
 /** Where `npm run build:wasm` writes the two builds. */
 export function simdFile(shared: boolean): string {
@@ -59,62 +62,76 @@ export function simdKernels(backend: WasmBackend): SimdKernels {
   return kernels;
 }
 
-interface Helper {
-  worker: Worker;
-  ctl: Int32Array;
-  args: Float64Array;
-  seq: number;
-}
+/**
+ * The pool's shared control block: Int32 header, then the jobs' arguments as float64s.
+ *   [SEQ]    bumped by the caller to start a job (helpers wait on it)
+ *   [NEXT]   the next share to take (Atomics.add)
+ *   [SHARES] shares in this job, [FN] the kernel's index in NAMES, [ARGS] arguments per share
+ *   [DONE + h] the last job helper h finished (the caller waits on it); [FAILED] set if one threw
+ */
+export const CONTROL = { SEQ: 0, NEXT: 1, SHARES: 2, FN: 3, ARGS: 4, FAILED: 5, DONE: 8 } as const;
+const HEADER_INTS = 16;
+const MAX_SHARES = 64;
 
 /**
- * Threads for the SIMD kernels, on the threaded backend's shared heap: one helper per wasm
- * thread beyond the first (the calling thread does a share too). A call posts its arguments in
- * a helper's shared control block and wakes it with Atomics.notify; the caller then blocks in
- * Atomics.wait until each helper has finished. Helpers are unref'd: they never keep Node alive.
+ * Threads for the SIMD kernels, on the threaded backend's shared heap: helpers for the wasm
+ * threads beyond the first, the calling thread working too. A job is a list of shares (argument
+ * lists for independent parts of the output); every thread takes the next share until none is
+ * left, so a thread the machine slows down takes fewer. The caller wakes the helpers with
+ * Atomics.notify and blocks in Atomics.wait until each has seen the list run out. Helpers are
+ * unref'd: they never keep Node alive.
  */
 class SimdPool {
-  private helpers: Helper[] = [];
+  private readonly workers: Worker[] = [];
+  private readonly ctl: Int32Array;
+  private readonly args: Float64Array;
+  private seq = 0;
 
   constructor(file: string, memory: WebAssembly.Memory, count: number) {
+    const control = new SharedArrayBuffer(4 * HEADER_INTS + 8 * MAX_SHARES * MAX_ARGS);
+    this.ctl = new Int32Array(control, 0, HEADER_INTS);
+    this.args = new Float64Array(control, 4 * HEADER_INTS);
     for (let i = 0; i < count; i++) {
-      const control = new SharedArrayBuffer(16 + 8 * MAX_ARGS);
-      const worker = new Worker(path.join(__dirname, "simd-worker.js"), { workerData: { file, memory, control, names: NAMES } });
+      const worker = new Worker(path.join(__dirname, "simd-worker.js"), { workerData: { file, memory, control, names: NAMES, index: i } });
       worker.unref();
-      this.helpers.push({ worker, ctl: new Int32Array(control, 0, 4), args: new Float64Array(control, 16), seq: 0 });
+      this.workers.push(worker);
     }
   }
 
   get threads(): number {
-    return this.helpers.length + 1;
+    return this.workers.length + 1;
   }
 
-  /** Runs `name` once per share, share 0 on this thread and the rest on helpers; returns when all are done. */
+  /** Runs `name` once per share (at most MAX_SHARES), on this thread and the helpers; returns when all are done. */
   run(kernels: SimdKernels, name: KernelName, shares: number[][]): void {
-    const posted = this.helpers.slice(0, shares.length - 1);
-    posted.forEach((h, i) => {
-      const a = shares[i + 1];
-      h.args.set(a);
-      h.ctl[2] = NAMES.indexOf(name);
-      h.ctl[3] = a.length;
-      h.seq++;
-      Atomics.store(h.ctl, 0, h.seq);
-      Atomics.notify(h.ctl, 0);
-    });
-    (kernels[name] as (...a: number[]) => void)(...shares[0]);
-    let failed = false;
-    for (const h of posted) {
-      for (let done = Atomics.load(h.ctl, 1); done !== h.seq; done = Atomics.load(h.ctl, 1)) Atomics.wait(h.ctl, 1, done);
-      failed ||= h.ctl[2] === -2;
+    const { ctl, args } = this;
+    const width = shares[0].length;
+    shares.forEach((share, i) => args.set(share, i * width));
+    ctl[CONTROL.SHARES] = shares.length;
+    ctl[CONTROL.FN] = NAMES.indexOf(name);
+    ctl[CONTROL.ARGS] = width;
+    ctl[CONTROL.FAILED] = 0;
+    Atomics.store(ctl, CONTROL.NEXT, 0);
+    const seq = ++this.seq;
+    Atomics.store(ctl, CONTROL.SEQ, seq);
+    Atomics.notify(ctl, CONTROL.SEQ);
+    const fn = kernels[name] as (...a: number[]) => void;
+    for (let i = Atomics.add(ctl, CONTROL.NEXT, 1); i < shares.length; i = Atomics.add(ctl, CONTROL.NEXT, 1)) fn(...shares[i]);
+    for (let h = 0; h < this.workers.length; h++) {
+      for (let done = Atomics.load(ctl, CONTROL.DONE + h); done !== seq; done = Atomics.load(ctl, CONTROL.DONE + h)) {
+        Atomics.wait(ctl, CONTROL.DONE + h, done);
+      }
     }
-    if (failed) throw new Error(`LatentLab's SIMD kernel ${name} failed on a helper thread.`);
+    if (ctl[CONTROL.FAILED]) throw new Error(`LatentLab's SIMD kernel ${name} failed on a helper thread.`);
   }
 }
 
 const pools = new WeakMap<WebAssembly.Memory, SimdPool | null>();
 
 /**
- * Runs a SIMD kernel over `shares` (argument lists of independent parts of one job) on as many
- * threads as the wasm backend has, or one after another on one thread.
+ * Runs a SIMD kernel over `shares` (argument lists, all of one length, for independent parts of
+ * one job's output) on as many threads as the wasm backend has, or one after another on one
+ * thread. Which thread runs a share never changes a result.
  */
 export function runShares(backend: WasmBackend, name: KernelName, shares: number[][]): void {
   const kernels = simdKernels(backend);
@@ -129,7 +146,7 @@ export function runShares(backend: WasmBackend, name: KernelName, shares: number
     for (const share of shares) (kernels[name] as (...a: number[]) => void)(...share);
     return;
   }
-  for (let i = 0; i < shares.length; i += pool.threads) pool.run(kernels, name, shares.slice(i, i + pool.threads));
+  for (let i = 0; i < shares.length; i += MAX_SHARES) pool.run(kernels, name, shares.slice(i, i + MAX_SHARES));
 }
 
 /**

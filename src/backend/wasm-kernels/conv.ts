@@ -3,18 +3,25 @@
  *
  * tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter (so no conv layer could train) and runs
  * Conv2DBackpropInput (every conv's input gradient, and every transposed conv's forward pass)
- * in a scalar loop. Both are convolutions themselves, which XNNPACK runs fast and on every
- * thread, so where the channels are many enough (MIN_CHANNELS_FOR_CONV) they run as one:
+ * in a scalar loop. Each is taken by the first of these paths that fits:
  *
- *   filter gradient: a conv of x, channels first, by dy as the filter (filterGradientByConv)
- *   input gradient:  a conv of dy by the filter turned half a turn, or at stride s, s² such convs,
- *                    one per phase of the input grid (inputGradientByPhases; at stride 1 always)
+ * filter gradient
+ *   1. input channels in fours, output channels in eights: LatentLab's SIMD kernel, straight from
+ *      x and dy, input channels shared between threads (filterGradientBySimd);
+ *   2. 16 input channels or more: an XNNPACK conv of x, channels first, by dy as the filter
+ *      (filterGradientByConv);
+ *   3. otherwise one matrix product with the input laid out as patches (below).
+ * input gradient
+ *   1. input channels in eights: LatentLab's SIMD kernel, each dx pixel gathered once from dy and
+ *      the taps that reach it, images shared between threads (inputGradientBySimd);
+ *   2. stride 1 or 16 input channels or more: a conv of dy by the filter turned half a turn, or at
+ *      stride s, s² such convs, one per phase of the input grid (inputGradientByPhases);
+ *   3. otherwise col = dy · Wᵀ, then each patch row is added back where it came from.
  *
- * Otherwise each is one matrix product once the input is laid out as patches:
+ * The patch layout of the product paths:
  *
  *   col[n, (kh, kw, ci)] = xPadded[b, oh·sh + kh·dh, ow·sw + kw·dw, ci]   n = (b, oh, ow)
  *   filter gradient:  dW[(kh, kw, ci), co] = Σ_n colᵀ[(kh, kw, ci), n] · dy[n, co]
- *   input gradient:   col = dy · Wᵀ, then each patch row is added back where it came from
  *
  * The products run in XNNPACK; laying out patches (colᵀ directly, see im2colT) and adding them
  * back (col2im, sums over channel runs) are loops on the heap.
@@ -22,7 +29,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
 import { transpose } from "./transpose";
-import { byteOffset, ranges, runShares, simdThreads } from "../simd";
+import { byteOffset, ranges, runShares, simdKernels, simdThreads } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -222,13 +229,14 @@ const FILTER_BLOCK_BYTES = 256 * 1024;
 
 /**
  * The filter gradient by LatentLab's SIMD kernel (wasm/kernels.ts, convFilterGrad), read
- * straight from x and dy: each thread computes dW for its own run of input channels.
+ * straight from x and dy: the input channels are cut in two runs per thread, which the threads
+ * take in turn (each computes dW for its channels).
  */
 function filterGradientBySimd(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, c: tf.backend_util.Conv2DInfo, filterShape: number[]): TensorInfo {
   const dw = backend.makeOutput([...filterShape], "float32");
   const perImage = 4 * (c.inHeight * c.inWidth * c.inChannels + c.outHeight * c.outWidth * c.outChannels);
   const block = Math.max(1, Math.floor(FILTER_BLOCK_BYTES / perImage));
-  const shares = ranges(c.inChannels, simdThreads(), 4).map(([ci0, ci1]) => [
+  const shares = ranges(c.inChannels, 2 * simdThreads(), 4).map(([ci0, ci1]) => [
     byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, dw),
     c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
     c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, ci0, ci1, block,
@@ -276,6 +284,35 @@ function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters
   const out = dw as TensorInfo;
   out.shape = [...filterShape];
   return out;
+}
+
+/**
+ * The input gradient by LatentLab's SIMD kernel (wasm/kernels.ts, convInputGrad), gathered
+ * straight from dy (given zero columns on both sides) and the filter laid out [fh, fw, co, ci];
+ * the batch is cut in four runs of images per thread, which the threads take in turn.
+ */
+function inputGradientBySimd(backend: WasmBackend, dy: TensorInfo, filter: TensorInfo, c: tf.backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: nb, inHeight: H, inWidth: W, inChannels: ci, outChannels: co, outHeight: OH, outWidth: OW } = c;
+  const { filterWidth: fw, strideWidth: sw } = c;
+  const { top, left } = c.padInfo;
+  // dy columns the kernel reads: (p + left − kw)/sw + j for phases p < sw, taps kw < fw, and up to
+  // three past a phase's last output (it computes four at a time).
+  const padL = Math.max(0, -Math.floor((left - fw + 1) / sw));
+  const lastRead = Math.floor((sw - 1 + left) / sw) + Math.ceil(W / sw) + 2;
+  const OWp = padL + Math.max(OW, lastRead + 1);
+  const dyp = backend.makeOutput([nb, OH, OWp, co], "float32");
+  const simd = simdKernels(backend);
+  simd.zero(byteOffset(backend, dyp), 4 * sizeOf(dyp.shape));
+  simd.copyRows(byteOffset(backend, dy), 4 * OW * co, byteOffset(backend, dyp) + 4 * padL * co, 4 * OWp * co, nb * OH, 4 * OW * co);
+  const wt = transpose(backend, filter, [0, 1, 3, 2]);
+  const dx = backend.makeOutput([nb, H, W, ci], "float32");
+  const shares = ranges(nb, 4 * simdThreads()).map(([b0, b1]) => [
+    byteOffset(backend, dyp), byteOffset(backend, wt), byteOffset(backend, dx),
+    H, W, ci, OH, OWp, co, c.filterHeight, fw, c.strideHeight, sw, top, left, padL, b0, b1,
+  ]);
+  runShares(backend, "convInputGrad", shares);
+  disposeAll(backend, dyp, wt);
+  return dx;
 }
 
 /** The taps and output positions of one phase r of a strided axis (see inputGradientByPhases). */
@@ -369,6 +406,9 @@ function conv2DBackpropInput({ inputs, backend: anyBackend, attrs }: Parameters<
   const inputShape = a.inputShape as [number, number, number, number];
   const c = convInfo(inputShape, filter.shape, a, "Conv2DBackpropInput");
   const stride1 = c.strideHeight === 1 && c.strideWidth === 1;
+  if (c.dilationHeight === 1 && c.dilationWidth === 1 && c.inChannels % 8 === 0) {
+    return inputGradientBySimd(backend, dy, filter, c);
+  }
   if (c.dilationHeight === 1 && c.dilationWidth === 1 && (stride1 || c.inChannels >= MIN_CHANNELS_FOR_CONV)) {
     return inputGradientByPhases(backend, dy, filter, c);
   }
