@@ -294,12 +294,11 @@ export function convFilterGrad(
                 let xp = xr;
                 let dp = dr;
                 for (let k: usize = 0; k < n; k++, xp += xStep, dp += coB) {
-                  const xv = v128.load(xp);
                   const d0 = v128.load(dp), d1 = v128.load(dp + 16);
-                  const x0 = f32x4.splat(f32x4.extract_lane(xv, 0));
-                  const x1 = f32x4.splat(f32x4.extract_lane(xv, 1));
-                  const x2 = f32x4.splat(f32x4.extract_lane(xv, 2));
-                  const x3 = f32x4.splat(f32x4.extract_lane(xv, 3));
+                  const x0 = v128.load32_splat(xp);
+                  const x1 = v128.load32_splat(xp + 4);
+                  const x2 = v128.load32_splat(xp + 8);
+                  const x3 = v128.load32_splat(xp + 12);
                   s00 = f32x4.add(s00, f32x4.mul(x0, d0)); s01 = f32x4.add(s01, f32x4.mul(x0, d1));
                   s10 = f32x4.add(s10, f32x4.mul(x1, d0)); s11 = f32x4.add(s11, f32x4.mul(x1, d1));
                   s20 = f32x4.add(s20, f32x4.mul(x2, d0)); s21 = f32x4.add(s21, f32x4.mul(x2, d1));
