@@ -69,7 +69,7 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     // (10 images, then 1).
     [[5, 64, 64, 32], [5, 5, 32, 4], 1, "same"],
     [[11, 128, 128, 8], [5, 5, 8, 4], 2, "same"],
-    // Input channels in fours, output channels in eights: the filter gradient is LatentLab's SIMD
+    // Output channels in eights: the filter gradient is LatentLab's SIMD
     // kernel, its input channels shared between threads (three fours here). Unused
     // input rows, a 1×1 stride-2 conv, padding wider than the filter, uneven "same" padding.
     [[2, 9, 7, 4], [3, 3, 4, 8], 2, "valid"],
@@ -78,6 +78,9 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     [[1, 5, 5, 4], [3, 3, 4, 8], 1, 3],
     [[2, 8, 8, 12], [2, 2, 12, 8], 2, "valid"],
     [[3, 7, 6, 4], [4, 2, 4, 16], 1, "same"],
+    // Input channels not in fours (a first layer's): the leftover ones go one at a time.
+    [[2, 9, 7, 3], [3, 3, 3, 8], 2, "same"],
+    [[2, 6, 6, 6], [3, 3, 6, 24], 1, "same"],
     // Images large enough that the batch goes by in blocks (of 1; of 2, then 1).
     [[3, 40, 40, 16], [3, 3, 16, 8], 1, "same"],
     [[3, 30, 30, 24], [3, 3, 24, 8], 2, "same"],

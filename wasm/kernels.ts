@@ -236,8 +236,8 @@ export function layerNormGrad(
 /**
  * The conv filter gradient, dW[kh, kw, i, o] = Σ_{b, oh, ow} x[b, oh·sh − top + kh, ow·sw − left + kw, i] · dy[b, oh, ow, o],
  * for input channels [ci0, ci1) (a thread's share), straight from x and dy in NHWC: no
- * transposes, no patch matrix. Needs ci0, ci1 multiples of 4 and co a multiple of 8. dW's
- * [fh, fw, ci, co] entries for those channels are overwritten.
+ * transposes, no patch matrix. Needs co a multiple of 8. dW's [fh, fw, ci, co] entries for those
+ * channels are overwritten.
  *
  * The batch goes by in blocks of `block` images (small enough that their x and dy stay in the
  * second-level cache); within a block, each 4 × 8 piece of dW for one tap stays in eight
@@ -279,7 +279,8 @@ export function convFilterGrad(
         const dyRowStep = (<usize>OW) * coB;
         const rows = <u32>(ohHi - ohLo);
         const tap = dw + (<usize>(kh * fw + kw) * <usize>ci) * coB;
-        for (let c = <usize>ci0; c < <usize>ci1; c += 4) {
+        let c = <usize>ci0;
+        for (; c + 4 <= <usize>ci1; c += 4) {
           const acc = tap + c * coB;
           for (let o: usize = 0; o < coB; o += 32) {
             const a0 = acc + o, a1 = a0 + coB, a2 = a1 + coB, a3 = a2 + coB;
@@ -310,6 +311,43 @@ export function convFilterGrad(
             v128.store(a1, s10); v128.store(a1 + 16, s11);
             v128.store(a2, s20); v128.store(a2 + 16, s21);
             v128.store(a3, s30); v128.store(a3 + 16, s31);
+          }
+        }
+        // Channels left over from the fours (a first layer's one or three), one at a time.
+        for (; c < <usize>ci1; c++) {
+          for (let o: usize = 0; o < coB; o += 32) {
+            const a0 = tap + c * coB + o;
+            const wide = o + 64 <= coB; // sixteen channels at once where there are
+            let s0 = v128.load(a0), s1 = v128.load(a0 + 16);
+            let s2 = wide ? v128.load(a0 + 32) : s0, s3 = wide ? v128.load(a0 + 48) : s1;
+            for (let b = b0; b < b1; b++) {
+              let xr = xFirst + <usize>(b - b0) * xImage + (c << 2);
+              let dr = dyFirst + <usize>(b - b0) * dyImage + o;
+              for (let r: u32 = 0; r < rows; r++, xr += xRowStep, dr += dyRowStep) {
+                let xp = xr;
+                let dp = dr;
+                if (wide) {
+                  for (let k: usize = 0; k < n; k++, xp += xStep, dp += coB) {
+                    const x0 = v128.load32_splat(xp);
+                    s0 = f32x4.add(s0, f32x4.mul(x0, v128.load(dp)));
+                    s1 = f32x4.add(s1, f32x4.mul(x0, v128.load(dp + 16)));
+                    s2 = f32x4.add(s2, f32x4.mul(x0, v128.load(dp + 32)));
+                    s3 = f32x4.add(s3, f32x4.mul(x0, v128.load(dp + 48)));
+                  }
+                } else {
+                  for (let k: usize = 0; k < n; k++, xp += xStep, dp += coB) {
+                    const x0 = v128.load32_splat(xp);
+                    s0 = f32x4.add(s0, f32x4.mul(x0, v128.load(dp)));
+                    s1 = f32x4.add(s1, f32x4.mul(x0, v128.load(dp + 16)));
+                  }
+                }
+              }
+            }
+            v128.store(a0, s0); v128.store(a0 + 16, s1);
+            if (wide) {
+              v128.store(a0 + 32, s2); v128.store(a0 + 48, s3);
+              o += 32;
+            }
           }
         }
       }

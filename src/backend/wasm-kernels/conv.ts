@@ -6,8 +6,8 @@
  * in a scalar loop. Each is taken by the first of these paths that fits:
  *
  * filter gradient
- *   1. input channels in fours, output channels in eights: LatentLab's SIMD kernel, straight from
- *      x and dy, input channels shared between threads (filterGradientBySimd);
+ *   1. output channels in eights: LatentLab's SIMD kernel, straight from x and dy, input channels
+ *      shared between threads (filterGradientBySimd);
  *   2. 16 input channels or more: an XNNPACK conv of x, channels first, by dy as the filter
  *      (filterGradientByConv);
  *   3. otherwise one matrix product with the input laid out as patches (below).
@@ -252,7 +252,7 @@ function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters
   const a = attrs as unknown as ConvAttrs;
   const filterShape = a.filterShape as [number, number, number, number];
   const c = convInfo(x.shape, filterShape, a, "Conv2DBackpropFilter");
-  if (c.dilationHeight === 1 && c.dilationWidth === 1 && c.inChannels % 4 === 0 && c.outChannels % 8 === 0) {
+  if (c.dilationHeight === 1 && c.dilationWidth === 1 && c.outChannels % 8 === 0) {
     return filterGradientBySimd(backend, x, dy, c, filterShape);
   }
   if (c.filterHeight * c.filterWidth > 1 && c.inChannels >= MIN_CHANNELS_FOR_CONV) {
