@@ -141,6 +141,16 @@ describe("BatchMatMul on wasm (transposed, batched, broadcast)", () => {
     [[3, 40, 33], [3, 33, 36], false, false],
     [[2, 2, 33, 40], [2, 2, 36, 33], true, true],
     [[3, 40, 33], [33, 36], false, false],
+    // 64 or more output columns in eights: LatentLab's SIMD kernel (rows not in fours, k of 1,
+    // transposes, batches, a broadcast matrix on either side, rows shared between threads).
+    [[7, 5], [5, 64], false, false],
+    [[130, 1], [1, 72], false, false],
+    [[33, 9], [80, 33], true, true],
+    [[3, 13, 20], [3, 20, 64], false, false],
+    [[2, 2, 20, 13], [2, 2, 64, 20], true, true],
+    [[3, 13, 20], [20, 64], false, false],
+    [[13, 20], [3, 20, 64], false, false],
+    [[128, 100], [100, 136], false, false],
   ];
   for (const [a, b, ta, tb] of cases) {
     it(`[${a}] x [${b}] transposeA ${ta} transposeB ${tb}`, async () => {
@@ -159,10 +169,11 @@ describe("BatchMatMul on wasm (transposed, batched, broadcast)", () => {
 });
 
 describe("_FusedMatMul on wasm (bias and activation, transposed)", () => {
-  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
-    it(`transposeA ${ta} transposeB ${tb}, bias, relu`, async () => {
+  // 5 columns: XNNPACK; 64: LatentLab's SIMD kernel.
+  for (const [ta, tb, n] of [[false, false, 5], [true, false, 5], [false, true, 5], [true, true, 5], [false, false, 64], [true, true, 64]] as const) {
+    it(`transposeA ${ta} transposeB ${tb}, ${n} columns, bias, relu`, async () => {
       const a = ta ? [9, 6] : [6, 9];
-      const b = tb ? [5, 9] : [9, 5];
+      const b = tb ? [n, 9] : [9, n];
       await compare(
         "fused.matMul",
         (x, y, bias) =>
@@ -170,7 +181,7 @@ describe("_FusedMatMul on wasm (bias and activation, transposed)", () => {
         [
           { shape: a, seed: 7 },
           { shape: b, seed: 8 },
-          { shape: [5], seed: 9 },
+          { shape: [n], seed: 9 },
         ],
       );
     });

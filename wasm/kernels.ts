@@ -423,6 +423,66 @@ export function convInputGrad(
   }
 }
 
+/**
+ * Rows [m0, m1) of C = A·B (+ bias) (then max(·, 0) if `relu`), C [M, N] and B [K, N] row-major,
+ * N a multiple of 8. A's element (i, k) is at a + 4·(i·rowStride + k·colStride), so A may be
+ * given transposed. `bias` (N floats) is 0 for none.
+ *
+ * B goes by in blocks of 64 columns (which stay in the second-level cache while the rows of A
+ * pass); within a block, 4 rows × 8 columns of C stay in eight registers along all of K.
+ */
+export function matmul(
+  a: usize, rowStride: u32, colStride: u32, b: usize, c: usize, bias: usize,
+  N: u32, K: u32, m0: u32, m1: u32, relu: bool,
+): void {
+  const rs = (<usize>rowStride) << 2;
+  const ks = (<usize>colStride) << 2;
+  const nB = (<usize>N) << 2;
+  const ZERO = f32x4.splat(0);
+  for (let n0: usize = 0; n0 < nB; n0 += 256) {
+    const n1 = n0 + 256 < nB ? n0 + 256 : nB;
+    for (let i = m0; i < m1; i += 4) {
+      // Rows past m1 repeat row i (computed, never stored).
+      const r1 = i + 1 < m1 ? rs : 0;
+      const r2 = i + 2 < m1 ? 2 * rs : 0;
+      const r3 = i + 3 < m1 ? 3 * rs : 0;
+      const aRow = a + <usize>i * rs;
+      for (let j = n0; j < n1; j += 32) {
+        let s00 = ZERO, s01 = ZERO;
+        if (bias != 0) {
+          s00 = v128.load(bias + j);
+          s01 = v128.load(bias + j + 16);
+        }
+        let s10 = s00, s11 = s01, s20 = s00, s21 = s01, s30 = s00, s31 = s01;
+        let p = aRow;
+        let bp = b + j;
+        for (let k: u32 = 0; k < K; k++, p += ks, bp += nB) {
+          const b0 = v128.load(bp), b1 = v128.load(bp + 16);
+          const x0 = v128.load32_splat(p);
+          const x1 = v128.load32_splat(p + r1);
+          const x2 = v128.load32_splat(p + r2);
+          const x3 = v128.load32_splat(p + r3);
+          s00 = f32x4.add(s00, f32x4.mul(x0, b0)); s01 = f32x4.add(s01, f32x4.mul(x0, b1));
+          s10 = f32x4.add(s10, f32x4.mul(x1, b0)); s11 = f32x4.add(s11, f32x4.mul(x1, b1));
+          s20 = f32x4.add(s20, f32x4.mul(x2, b0)); s21 = f32x4.add(s21, f32x4.mul(x2, b1));
+          s30 = f32x4.add(s30, f32x4.mul(x3, b0)); s31 = f32x4.add(s31, f32x4.mul(x3, b1));
+        }
+        if (relu) {
+          s00 = f32x4.max(s00, ZERO); s01 = f32x4.max(s01, ZERO);
+          s10 = f32x4.max(s10, ZERO); s11 = f32x4.max(s11, ZERO);
+          s20 = f32x4.max(s20, ZERO); s21 = f32x4.max(s21, ZERO);
+          s30 = f32x4.max(s30, ZERO); s31 = f32x4.max(s31, ZERO);
+        }
+        const out = c + <usize>i * nB + j;
+        v128.store(out, s00); v128.store(out + 16, s01);
+        if (i + 1 < m1) { v128.store(out + nB, s10); v128.store(out + nB + 16, s11); }
+        if (i + 2 < m1) { v128.store(out + 2 * nB, s20); v128.store(out + 2 * nB + 16, s21); }
+        if (i + 3 < m1) { v128.store(out + 3 * nB, s30); v128.store(out + 3 * nB + 16, s31); }
+      }
+    }
+  }
+}
+
 /** Writes `bytes` zero bytes at p. */
 export function zero(p: usize, bytes: usize): void {
   memory.fill(p, 0, bytes);

@@ -27,12 +27,14 @@ export interface SimdKernels {
     fh: number, fw: number, sh: number, sw: number, top: number, left: number, ci0: number, ci1: number, block: number): void;
   convInputGrad(dyp: number, wt: number, dx: number, H: number, W: number, ci: number, OH: number, OWp: number, co: number,
     fh: number, fw: number, sh: number, sw: number, top: number, left: number, padL: number, b0: number, b1: number): void;
+  matmul(a: number, rowStride: number, colStride: number, b: number, c: number, bias: number,
+    N: number, K: number, m0: number, m1: number, relu: boolean | number): void;
   zero(p: number, bytes: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
 }
 
 type KernelName = keyof SimdKernels;
-const NAMES: KernelName[] = ["adam", "sumMiddle", "layerNormStats", "layerNormAffine", "mulInPlace", "siluGrad", "layerNormGrad", "convFilterGrad", "convInputGrad", "zero", "copyRows"];
+const NAMES: KernelName[] = ["adam", "sumMiddle", "layerNormStats", "layerNormAffine", "mulInPlace", "siluGrad", "layerNormGrad", "convFilterGrad", "convInputGrad", "matmul", "zero", "copyRows"];
 const MAX_ARGS = 24;
 
 /** Where `npm run build:wasm` writes the two builds. */

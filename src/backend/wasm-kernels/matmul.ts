@@ -1,15 +1,17 @@
 /**
- * Matrix products on wasm at XNNPACK speed.
+ * Matrix products on wasm.
  *
  * tfjs-backend-wasm 4.22 sends a product to XNNPACK only when neither side is transposed and
  * the batch is 1; everything else (every gradient of a dense layer, every attention product)
- * runs a scalar triple loop at ~1 GFLOP/s. These replacements transpose explicitly (a memory
- * pass, far cheaper than the product) and run batched products one matrix at a time through
- * XNNPACK, addressing each matrix of the batch in place on the heap.
+ * runs a scalar triple loop at ~1 GFLOP/s. Where the output has columns in eights, products run
+ * in LatentLab's SIMD kernel (simdMatMul); the rest transpose explicitly (a memory pass, far
+ * cheaper than the product) and run batched products one matrix at a time through XNNPACK,
+ * addressing each matrix of the batch in place on the heap.
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, heapWindow, runOriginal, sizeOf } from "./heap";
 import { transpose } from "./transpose";
+import { byteOffset, ranges, runShares, simdKernels, simdThreads } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -69,7 +71,65 @@ function batchedXnn(backend: WasmBackend, a: TensorInfo, b: TensorInfo): TensorI
   return out;
 }
 
-/** BatchMatMul: transposes made explicit, batches split into XNNPACK products. */
+/**
+ * Below this many output columns XNNPACK's products are faster (a VAE encoder's [128, 256] ×
+ * [256, 40]: 0.27 ms vs 0.44 ms).
+ */
+const MIN_N = 64;
+
+/** Products smaller than this many multiply-adds run on the calling thread alone. */
+const PARALLEL_MACS = 1 << 18;
+
+/**
+ * a·b (+ bias, then relu if asked) by LatentLab's SIMD kernel (wasm/kernels.ts, matmul), for
+ * float32 products with N a multiple of 8 whose batches are equal or one of them 1; null for
+ * anything else. A transposed a is read in place; a transposed b is laid out [K, N] first.
+ * XNNPACK packs its right-hand side on every call, and in training that side (the weights, or
+ * an activation in a gradient) is new every call.
+ */
+function simdMatMul(
+  backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean,
+  bias: TensorInfo | undefined, relu: boolean,
+): TensorInfo | null {
+  if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) return null;
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  const batchA = sizeOf(outerA);
+  const batchB = sizeOf(outerB);
+  const sameOuter = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
+  const [m, k] = transposeA ? a.shape.slice(-2).reverse() : a.shape.slice(-2);
+  const n = b.shape[b.shape.length - (transposeB ? 2 : 1)];
+  if (n % 8 !== 0 || n < MIN_N || !(sameOuter || batchA === 1 || batchB === 1) || (bias && sizeOf(bias.shape) !== n)) return null;
+  const outShape = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB).concat([m, n]);
+  const batch = Math.max(batchA, batchB);
+  const bb = transposeB ? transposeLastTwo(backend, b) : b;
+  const out = backend.makeOutput(outShape, "float32");
+  if (sizeOf(outShape) > 0) {
+    const simd = simdKernels(backend);
+    const parts = m * n * k * batch >= PARALLEL_MACS ? Math.max(1, Math.ceil((4 * simdThreads()) / batch)) : 1;
+    const rows = ranges(m, parts, 4);
+    const [aAt, bAt, outAt] = [a, bb, out].map((t) => byteOffset(backend, t));
+    const shares: number[][] = [];
+    for (let i = 0; i < batch; i++) {
+      for (const [m0, m1] of rows) {
+        shares.push([
+          aAt + (batchA === 1 ? 0 : 4 * i * m * k), transposeA ? 1 : k, transposeA ? m : 1,
+          bAt + (batchB === 1 ? 0 : 4 * i * k * n), outAt + 4 * i * m * n, bias ? byteOffset(backend, bias) : 0,
+          n, k, m0, m1, relu ? 1 : 0,
+        ]);
+      }
+    }
+    if (parts === 1 && batch * m * n * k < PARALLEL_MACS) {
+      for (const share of shares) (simd.matmul as (...x: number[]) => void)(...share);
+    } else {
+      runShares(backend, "matmul", shares);
+    }
+  }
+  if (bb !== b) disposeAll(backend, bb);
+  return out;
+}
+
+/** BatchMatMul: LatentLab's SIMD kernel, or transposes made explicit and batches split into XNNPACK products. */
 function batchMatMul({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
   const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
@@ -77,6 +137,8 @@ function batchMatMul({ inputs, backend: anyBackend, attrs }: Parameters<tf.Kerne
   if (a.dtype !== "float32" || b.dtype !== "float32" || a.shape.length < 2 || b.shape.length < 2) {
     return runOriginal("BatchMatMul", backend, { a, b }, { transposeA, transposeB });
   }
+  const bySimd = simdMatMul(backend, a, b, transposeA, transposeB, undefined, false);
+  if (bySimd) return bySimd;
   const temps: TensorInfo[] = [];
   let aa = a;
   let bb = b;
@@ -105,11 +167,19 @@ function batchMatMul({ inputs, backend: anyBackend, attrs }: Parameters<tf.Kerne
   return out;
 }
 
-/** _FusedMatMul (product + bias + activation): transposes made explicit so XNNPACK runs it. */
+/**
+ * _FusedMatMul (product + bias + activation): LatentLab's SIMD kernel for linear and relu, or
+ * transposes made explicit so XNNPACK runs it.
+ */
 function fusedMatMul({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
-  const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
-  const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+  const { a, b, bias, preluActivationWeights } = inputs as Record<string, TensorInfo | undefined> as { a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
+  const { transposeA, transposeB, activation } = attrs as unknown as { transposeA: boolean; transposeB: boolean; activation?: string };
+  const act = activation ?? "linear";
+  if ((act === "linear" || act === "relu") && !preluActivationWeights) {
+    const bySimd = simdMatMul(backend, a, b, transposeA, transposeB, bias, act === "relu");
+    if (bySimd) return bySimd;
+  }
   if (!transposeA && !transposeB) return runOriginal("_FusedMatMul", backend, inputs as Record<string, TensorInfo>, attrs as Record<string, unknown>);
   const temps: TensorInfo[] = [];
   let aa = a;
