@@ -1,14 +1,14 @@
 /**
  * Kernels LatentLab registers on tfjs-backend-wasm 4.22 so that every layer the model families
- * use trains there at XNNPACK speed. Each one has a reference test against the cpu backend
+ * use trains there at full speed. Each one has a reference test against the cpu backend
  * (test/kernels.test.ts).
  *
  * | kernel               | stock wasm 4.22          | ours                                  |
  * |----------------------|--------------------------|---------------------------------------|
- * | Conv2DBackpropFilter | missing                  | im2col + one XNNPACK product          |
- * | Conv2DBackpropInput  | scalar loop              | one XNNPACK product + col2im          |
- * | BatchMatMul          | scalar if transposed/batched | explicit transpose, per-matrix XNNPACK |
- * | _FusedMatMul         | scalar if transposed     | explicit transpose, then XNNPACK      |
+ * | Conv2DBackpropFilter | missing                  | SIMD (co in eights); else an XNNPACK conv or im2col + product |
+ * | Conv2DBackpropInput  | scalar loop              | SIMD gather (ci in eights); else XNNPACK phase convs or product + col2im |
+ * | BatchMatMul          | scalar if transposed/batched | SIMD (N ≥ 64 in eights); else explicit transpose, per-matrix XNNPACK |
+ * | _FusedMatMul         | scalar if transposed     | SIMD with bias and relu; else explicit transpose, then XNNPACK |
  * | UnsortedSegmentSum   | missing (gather's gradient) | scatter-add on the heap            |
  * | GatherV2             | element by element       | one block copy per gathered slice     |
  * | Sum, Mean            | transpose first unless innermost | in-place block sums (float64, SIMD) |
@@ -16,10 +16,13 @@
  * | Transpose            | per-element index arithmetic; power-of-two strides | blocked matrix transposes |
  * | Identity, Cast (same dtype) | a copy (the tape clones every saved tensor) | shared data, reference-counted |
  * | Concat, SplitV       | element by element in JS | one block copy per row and part (SIMD module) |
- * | Conv2DBackpropFilter (ci % 4 = 0, co % 8 = 0) | (see above) | SIMD 4×8 register blocks straight from NHWC, threads split ci |
  * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one kernel each way, keeps μ and 1/σ (SIMD) |
+ * | LatentLabAdamUpdate (train/adam.ts) | (new) ~13 ops per variable | one kernel per variable (SIMD) |
  *
- * "SIMD" marks loops in LatentLab's own wasm module (wasm/kernels.ts, src/backend/simd.ts).
+ * "SIMD" marks LatentLab's own wasm module (wasm/kernels.ts, loaded by src/backend/simd.ts): the
+ * convolutions and products there run on every wasm thread (a helper worker per extra thread).
+ * The forward conv stays XNNPACK's: a SIMD version of ours was no faster (stride 1) or slower
+ * (stride 2, edges).
  */
 import * as tf from "@tensorflow/tfjs";
 import { convKernels } from "./conv";
