@@ -233,6 +233,18 @@ export function layerNormGrad(
   }
 }
 
+/** The first output index o with o·stride − shift ≥ 0 (its input index inside the row). */
+@inline function firstInside(shift: i32, stride: u32): i32 {
+  return shift <= 0 ? 0 : <i32>((<u32>shift + stride - 1) / stride);
+}
+
+/** One past the last output index o < out whose input index o·stride − shift is below size. */
+@inline function endInside(size: u32, shift: i32, stride: u32, out: u32): i32 {
+  const last = <i32>size - 1 + shift;
+  const end = last < 0 ? 0 : <i32>(<u32>last / stride) + 1;
+  return end > <i32>out ? <i32>out : end;
+}
+
 /**
  * The conv filter gradient, dW[kh, kw, i, o] = Σ_{b, oh, ow} x[b, oh·sh − top + kh, ow·sw − left + kw, i] · dy[b, oh, ow, o],
  * for input channels [ci0, ci1) (a thread's share), straight from x and dy in NHWC: no
@@ -259,17 +271,15 @@ export function convFilterGrad(
   for (let b0: u32 = 0; b0 < batch; b0 += block) {
     const b1 = b0 + block < batch ? b0 + block : batch;
     for (let kh: u32 = 0; kh < fh; kh++) {
-      // Output rows whose input row oh·sh − top + kh lies inside the image.
+      // Output rows whose input row oh·sh − top + kh lies inside the image, then columns likewise.
       const rshift = top - <i32>kh;
-      const ohLo = rshift <= 0 ? 0 : <i32>((<u32>rshift + sh - 1) / sh);
-      let ohHi = <i32>H - 1 + rshift < 0 ? 0 : <i32>((<u32>(<i32>H - 1 + rshift)) / sh) + 1;
-      if (ohHi > <i32>OH) ohHi = <i32>OH;
+      const ohLo = firstInside(rshift, sh);
+      const ohHi = endInside(H, rshift, sh, OH);
       if (ohLo >= ohHi) continue;
       for (let kw: u32 = 0; kw < fw; kw++) {
         const cshift = left - <i32>kw;
-        const owLo = cshift <= 0 ? 0 : <i32>((<u32>cshift + sw - 1) / sw);
-        let owHi = <i32>W - 1 + cshift < 0 ? 0 : <i32>((<u32>(<i32>W - 1 + cshift)) / sw) + 1;
-        if (owHi > <i32>OW) owHi = <i32>OW;
+        const owLo = firstInside(cshift, sw);
+        const owHi = endInside(W, cshift, sw, OW);
         if (owLo >= owHi) continue;
         const n = <usize>(owHi - owLo);
         // x and dy at (image b0, row ohLo, column owLo) for this tap.
