@@ -141,7 +141,7 @@ describe("BatchMatMul on wasm (transposed, batched, broadcast)", () => {
     [[3, 40, 33], [3, 33, 36], false, false],
     [[2, 2, 33, 40], [2, 2, 36, 33], true, true],
     [[3, 40, 33], [33, 36], false, false],
-    // 64 or more output columns in eights: LatentLab's SIMD kernel (rows not in fours, k of 1,
+    // Output columns in eights: LatentLab's SIMD kernel (rows not in fours, k of 1,
     // transposes, batches, a broadcast matrix on either side, rows shared between threads).
     [[7, 5], [5, 64], false, false],
     [[130, 1], [1, 72], false, false],

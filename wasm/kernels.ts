@@ -453,9 +453,9 @@ export function matmul(
     const n1 = n0 + 256 < nB ? n0 + 256 : nB;
     for (let i = m0; i < m1; i += 4) {
       // Rows past m1 repeat row i (computed, never stored).
-      const r1 = i + 1 < m1 ? rs : 0;
-      const r2 = i + 2 < m1 ? 2 * rs : 0;
-      const r3 = i + 3 < m1 ? 3 * rs : 0;
+      const r1: usize = i + 1 < m1 ? rs : 0;
+      const r2: usize = i + 2 < m1 ? 2 * rs : 0;
+      const r3: usize = i + 3 < m1 ? 3 * rs : 0;
       const aRow = a + <usize>i * rs;
       for (let j = n0; j < n1; j += 32) {
         let s00 = ZERO, s01 = ZERO;

@@ -71,7 +71,7 @@ export function simdKernels(backend: WasmBackend): SimdKernels {
  *   [SHARES] shares in this job, [FN] the kernel's index in NAMES, [ARGS] arguments per share
  *   [DONE + h] the last job helper h finished (the caller waits on it); [FAILED] set if one threw
  */
-export const CONTROL = { SEQ: 0, NEXT: 1, SHARES: 2, FN: 3, ARGS: 4, FAILED: 5, DONE: 8 } as const;
+const CONTROL = { SEQ: 0, NEXT: 1, SHARES: 2, FN: 3, ARGS: 4, FAILED: 5, DONE: 8 } as const;
 const HEADER_INTS = 16;
 const MAX_SHARES = 64;
 
@@ -108,6 +108,7 @@ class SimdPool {
   run(kernels: SimdKernels, name: KernelName, shares: number[][]): void {
     const { ctl, args } = this;
     const width = shares[0].length;
+    if (width > MAX_ARGS || shares.length > MAX_SHARES) throw new Error(`SimdPool.run: at most ${MAX_SHARES} shares of ${MAX_ARGS} arguments, got ${shares.length} of ${width}.`);
     shares.forEach((share, i) => args.set(share, i * width));
     ctl[CONTROL.SHARES] = shares.length;
     ctl[CONTROL.FN] = NAMES.indexOf(name);

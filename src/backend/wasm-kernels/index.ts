@@ -7,7 +7,7 @@
  * |----------------------|--------------------------|---------------------------------------|
  * | Conv2DBackpropFilter | missing                  | SIMD (co in eights); else an XNNPACK conv or im2col + product |
  * | Conv2DBackpropInput  | scalar loop              | SIMD gather (ci in eights); else XNNPACK phase convs or product + col2im |
- * | BatchMatMul          | scalar if transposed/batched | SIMD (N ≥ 64 in eights); else explicit transpose, per-matrix XNNPACK |
+ * | BatchMatMul          | scalar if transposed/batched | SIMD (N in eights); else explicit transpose, per-matrix XNNPACK |
  * | _FusedMatMul         | scalar if transposed     | SIMD with bias and relu; else explicit transpose, then XNNPACK |
  * | UnsortedSegmentSum   | missing (gather's gradient) | scatter-add on the heap            |
  * | GatherV2             | element by element       | one block copy per gathered slice     |

@@ -72,13 +72,11 @@ function batchedXnn(backend: WasmBackend, a: TensorInfo, b: TensorInfo): TensorI
 }
 
 /**
- * Below this many output columns XNNPACK's products are faster (a VAE encoder's [128, 256] ×
- * [256, 40]: 0.27 ms vs 0.44 ms).
+ * Products smaller than this many multiply-adds run on the calling thread alone: waking a helper
+ * costs more than it saves (and tfjs's threaded XNNPACK took 0.99 ms for a VAE encoder's
+ * [128, 256] × [256, 40], which one thread of ours does in well under a tenth of that).
  */
-const MIN_N = 64;
-
-/** Products smaller than this many multiply-adds run on the calling thread alone. */
-const PARALLEL_MACS = 1 << 18;
+const PARALLEL_MACS = 1 << 24;
 
 /**
  * a·b (+ bias, then relu if asked) by LatentLab's SIMD kernel (wasm/kernels.ts, matmul), for
@@ -99,14 +97,15 @@ function simdMatMul(
   const sameOuter = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
   const [m, k] = transposeA ? a.shape.slice(-2).reverse() : a.shape.slice(-2);
   const n = b.shape[b.shape.length - (transposeB ? 2 : 1)];
-  if (n % 8 !== 0 || n < MIN_N || !(sameOuter || batchA === 1 || batchB === 1) || (bias && sizeOf(bias.shape) !== n)) return null;
+  if (n % 8 !== 0 || !(sameOuter || batchA === 1 || batchB === 1) || (bias && sizeOf(bias.shape) !== n)) return null;
   const outShape = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB).concat([m, n]);
   const batch = Math.max(batchA, batchB);
   const bb = transposeB ? transposeLastTwo(backend, b) : b;
   const out = backend.makeOutput(outShape, "float32");
   if (sizeOf(outShape) > 0) {
     const simd = simdKernels(backend);
-    const parts = m * n * k * batch >= PARALLEL_MACS ? Math.max(1, Math.ceil((4 * simdThreads()) / batch)) : 1;
+    const parallel = m * n * k * batch >= PARALLEL_MACS;
+    const parts = parallel ? Math.max(1, Math.ceil((2 * simdThreads()) / batch)) : 1;
     const rows = ranges(m, parts, 4);
     const [aAt, bAt, outAt] = [a, bb, out].map((t) => byteOffset(backend, t));
     const shares: number[][] = [];
@@ -119,7 +118,7 @@ function simdMatMul(
         ]);
       }
     }
-    if (parts === 1 && batch * m * n * k < PARALLEL_MACS) {
+    if (!parallel) {
       for (const share of shares) (simd.matmul as (...x: number[]) => void)(...share);
     } else {
       runShares(backend, "matmul", shares);
