@@ -5,6 +5,7 @@
  */
 import * as fs from "fs";
 import { workerData } from "worker_threads";
+import { CONTROL, HEADER_INTS } from "./simd-control";
 
 interface Start {
   file: string;
@@ -14,8 +15,7 @@ interface Start {
   index: number;
 }
 
-// The control block's layout (CONTROL in simd.ts; not imported, to keep this thread's start light).
-const SEQ = 0, NEXT = 1, SHARES = 2, FN = 3, ARGS = 4, FAILED = 5, DONE = 8, HEADER_INTS = 16;
+const { SEQ, NEXT, SHARES, FN, ARGS, FAILED, DONE } = CONTROL;
 
 const { file, memory, control, names, index } = workerData as Start;
 const kernels = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), { env: { memory } }).exports;

@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
 import { WasmBackend } from "./wasm-kernels/heap";
 import { wasmThreads } from "./threads";
+import { CONTROL, HEADER_INTS } from "./simd-control";
 
 export interface SimdKernels {
   adam(w: number, m: number, v: number, g: number, ow: number, om: number, ov: number, n: number,
@@ -64,15 +65,6 @@ export function simdKernels(backend: WasmBackend): SimdKernels {
   return kernels;
 }
 
-/**
- * The pool's shared control block: Int32 header, then the jobs' arguments as float64s.
- *   [SEQ]    bumped by the caller to start a job (helpers wait on it)
- *   [NEXT]   the next share to take (Atomics.add)
- *   [SHARES] shares in this job, [FN] the kernel's index in NAMES, [ARGS] arguments per share
- *   [DONE + h] the last job helper h finished (the caller waits on it); [FAILED] set if one threw
- */
-const CONTROL = { SEQ: 0, NEXT: 1, SHARES: 2, FN: 3, ARGS: 4, FAILED: 5, DONE: 8 } as const;
-const HEADER_INTS = 16;
 const MAX_SHARES = 64;
 
 /**
@@ -165,11 +157,6 @@ export function ranges(n: number, parts: number, align = 1): [number, number][] 
     if (b > a) out.push([a, b]);
   }
   return out;
-}
-
-/** How many threads `runShares` spreads a job over on this backend. */
-export function simdThreads(): number {
-  return wasmThreads();
 }
 
 /** A tensor's first byte in the heap (what the SIMD kernels take). */

@@ -29,7 +29,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
 import { transpose } from "./transpose";
-import { byteOffset, ranges, runShares, simdKernels, simdThreads } from "../simd";
+import { byteOffset, ranges, runShares, simdKernels } from "../simd";
+import { wasmThreads } from "../threads";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -236,7 +237,7 @@ function filterGradientBySimd(backend: WasmBackend, x: TensorInfo, dy: TensorInf
   const dw = backend.makeOutput([...filterShape], "float32");
   const perImage = 4 * (c.inHeight * c.inWidth * c.inChannels + c.outHeight * c.outWidth * c.outChannels);
   const block = Math.max(1, Math.floor(FILTER_BLOCK_BYTES / perImage));
-  const shares = ranges(c.inChannels, 2 * simdThreads(), 4).map(([ci0, ci1]) => [
+  const shares = ranges(c.inChannels, 2 * wasmThreads(), 4).map(([ci0, ci1]) => [
     byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, dw),
     c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
     c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left, ci0, ci1, block,
@@ -306,7 +307,7 @@ function inputGradientBySimd(backend: WasmBackend, dy: TensorInfo, filter: Tenso
   simd.copyRows(byteOffset(backend, dy), 4 * OW * co, byteOffset(backend, dyp) + 4 * padL * co, 4 * OWp * co, nb * OH, 4 * OW * co);
   const wt = transpose(backend, filter, [0, 1, 3, 2]);
   const dx = backend.makeOutput([nb, H, W, ci], "float32");
-  const shares = ranges(nb, 4 * simdThreads()).map(([b0, b1]) => [
+  const shares = ranges(nb, 4 * wasmThreads()).map(([b0, b1]) => [
     byteOffset(backend, dyp), byteOffset(backend, wt), byteOffset(backend, dx),
     H, W, ci, OH, OWp, co, c.filterHeight, fw, c.strideHeight, sw, top, left, padL, b0, b1,
   ]);

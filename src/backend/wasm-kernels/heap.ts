@@ -58,13 +58,6 @@ export function asWasmBackend(backend: unknown): WasmBackend {
   return b as WasmBackend;
 }
 
-/** A Float32Array over a tensor's heap memory. Re-take it after any allocation. */
-export function f32(backend: WasmBackend, info: TensorInfo): Float32Array {
-  const { memoryOffset } = backend.dataIdMap.get(info.dataId);
-  const size = info.shape.reduce((a, b) => a * b, 1);
-  return new Float32Array(backend.wasm.HEAPU8.buffer, memoryOffset, size);
-}
-
 /** The whole heap as floats, for kernels that index several tensors by offset. */
 export function heapF32(backend: WasmBackend): Float32Array {
   const buf = backend.wasm.HEAPU8.buffer;
@@ -82,11 +75,6 @@ export function heapView(backend: WasmBackend, dtype: tf.DataType): { arr: Float
 /** Index of a tensor's first float in `heapF32`. */
 export function floatOffset(backend: WasmBackend, info: TensorInfo): number {
   return backend.dataIdMap.get(info.dataId).memoryOffset >>> 2;
-}
-
-/** The C++ id of a tensor (what cwrapped kernels take). */
-export function cppId(backend: WasmBackend, info: TensorInfo): number {
-  return backend.dataIdMap.get(info.dataId).id;
 }
 
 /**

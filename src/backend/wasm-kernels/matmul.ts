@@ -11,7 +11,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, heapWindow, runOriginal, sizeOf } from "./heap";
 import { transpose } from "./transpose";
-import { byteOffset, ranges, runShares, simdKernels, simdThreads } from "../simd";
+import { byteOffset, ranges, runShares, simdKernels } from "../simd";
+import { wasmThreads } from "../threads";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -105,7 +106,7 @@ function simdMatMul(
   if (sizeOf(outShape) > 0) {
     const simd = simdKernels(backend);
     const parallel = m * n * k * batch >= PARALLEL_MACS;
-    const parts = parallel ? Math.max(1, Math.ceil((2 * simdThreads()) / batch)) : 1;
+    const parts = parallel ? Math.max(1, Math.ceil((2 * wasmThreads()) / batch)) : 1;
     const rows = ranges(m, parts, 4);
     const [aAt, bAt, outAt] = [a, bb, out].map((t) => byteOffset(backend, t));
     const shares: number[][] = [];
