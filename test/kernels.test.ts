@@ -95,6 +95,47 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
   }
 });
 
+describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gradients)", () => {
+  // ci in fours and co in eights: forward and filter gradient by Winograd; the input gradient
+  // too where ci is in eights. Forward and input gradient take F(4×4, 3×3) where the image is in
+  // fours (8×12, 10×6 valid → 8×4, 4×4 padded by 3 → 8×8, 28×28), else F(2×2, 3×3). Odd sizes
+  // (tiles past the edge), "valid" and explicit uneven pads, padding wider than the filter,
+  // one-pixel images, and batches of many tile blocks and shares.
+  const cases: [number[], number, "same" | "valid" | number | [[number, number], [number, number], [number, number], [number, number]]][] = [
+    [[2, 6, 6, 8], 8, "same"],
+    [[2, 8, 12, 8], 16, "same"],
+    [[3, 10, 6, 12], 8, "valid"],
+    [[3, 7, 5, 8], 16, "same"],
+    [[2, 9, 9, 12], 8, "valid"],
+    [[1, 5, 8, 8], 8, [[0, 0], [2, 0], [0, 1], [0, 0]]],
+    [[1, 4, 4, 4], 8, 3],
+    [[2, 1, 1, 8], 8, "same"],
+    [[2, 3, 2, 4], 16, "same"],
+    [[9, 14, 14, 16], 24, "same"],
+    [[3, 28, 28, 32], 32, "same"],
+    [[2, 14, 14, 128], 64, "same"],
+  ];
+  for (const [x, co, pad] of cases) {
+    const w = [3, 3, x[3], co];
+    it(`x [${x}] filter [${w}] pad ${JSON.stringify(pad)}: conv2d`, async () => {
+      await compare("conv2d", (a, b) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, pad), [
+        { shape: x, seed: 5 },
+        { shape: w, seed: 6 },
+      ]);
+    });
+    if (typeof pad === "object") continue; // fused conv2d takes no explicit pads
+    for (const activation of ["linear", "relu"] as const) {
+      it(`x [${x}] filter [${w}] pad ${pad}: fused conv2d with bias, ${activation}`, async () => {
+        await compare("fused conv2d", (a, b, bias) => tf.fused.conv2d({ x: a as tf.Tensor4D, filter: b as tf.Tensor4D, bias, strides: 1, pad, activation }), [
+          { shape: x, seed: 7 },
+          { shape: w, seed: 8 },
+          { shape: [co], seed: 9 },
+        ]);
+      });
+    }
+  }
+});
+
 describe("conv2dTranspose on wasm (forward is Conv2DBackpropInput)", () => {
   const cases: [number[], number[], number, "same" | "valid"][] = [
     [[2, 7, 7, 8], [4, 4, 4, 8], 2, "same"],

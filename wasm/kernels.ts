@@ -64,12 +64,6 @@ export function adam(
   }
 }
 
-/** Sums four float64 lanes (two vectors) in a fixed order. */
-@inline function lanes4(a: v128, b: v128): f64 {
-  const s = f64x2.add(a, b);
-  return f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
-}
-
 /**
  * Sums x viewed as [outer, reduce, inner] over its middle axis into out [outer, inner], times
  * `scale`. Each column accumulates in float64, row after row; `acc` is scratch for inner float64s.
@@ -93,143 +87,166 @@ export function sumMiddle(x: usize, out: usize, outer: u32, reduce: u32, inner: 
   }
 }
 
-/** Per row of c floats: the mean and 1/√(variance + ε), in float64 (four running sums a row). */
-export function layerNormStats(x: usize, mean: usize, rstd: usize, rows: u32, c: u32, eps: f64): void {
+// ---- Layer norm (+ SiLU) in one pass each way, float32 lanes, rows shared between threads ----
+
+/**
+ * The sigmoid's constants, in the order sigmoid4 reads them from the `consts` table (16 bytes
+ * each, four equal lanes; the caller writes them, see SIGMOID_CONSTS in layernorm.ts). From
+ * memory because V8 builds a v128 constant anew at every use, which made σ 2–3× slower.
+ */
+// 0: −87, 1: 87, 2: log₂e, 3: 1.5·2²³, 4: ln2 high part, 5: ln2 low part, 6–10: 1/720 … 1/2, 11: 1, 12: 127 − 0x4b400000 (an integer)
+
+/**
+ * σ(z) = 1 / (1 + e^−z), four at a time: e^t (t = −z clamped to ±87) as 2ⁿ · e^r with |r| ≤ ln2/2,
+ * n rounded by adding 1.5·2²³ (which leaves n in the low bits, to make 2ⁿ from), and e^r by its
+ * Taylor series to r⁶ (relative error ≈ 1e-7).
+ */
+@inline function sigmoid4(z: v128, k: usize): v128 {
+  const t = f32x4.pmin(f32x4.pmax(f32x4.neg(z), v128.load(k)), v128.load(k + 16)); // pmin/pmax: plain minps/maxps
+  const m = f32x4.add(f32x4.mul(t, v128.load(k + 32)), v128.load(k + 48));
+  const n = f32x4.sub(m, v128.load(k + 48));
+  let r = f32x4.sub(t, f32x4.mul(n, v128.load(k + 64)));
+  r = f32x4.sub(r, f32x4.mul(n, v128.load(k + 80)));
+  let p = f32x4.add(f32x4.mul(v128.load(k + 96), r), v128.load(k + 112));
+  p = f32x4.add(f32x4.mul(p, r), v128.load(k + 128));
+  p = f32x4.add(f32x4.mul(p, r), v128.load(k + 144));
+  p = f32x4.add(f32x4.mul(p, r), v128.load(k + 160));
+  const one = v128.load(k + 176);
+  p = f32x4.add(f32x4.mul(p, r), one);
+  p = f32x4.add(f32x4.mul(p, r), one);
+  const e = f32x4.mul(p, i32x4.shl(i32x4.add(m, v128.load(k + 192)), 23));
+  return f32x4.div(one, f32x4.add(one, e));
+}
+
+/** Four floats at p, of which only the first `count` (1–3 at a row's end) are read; the rest are 0. */
+@inline function loadPart(p: usize, count: usize): v128 {
+  let v = f32x4.splat(0);
+  v = f32x4.replace_lane(v, 0, load<f32>(p));
+  if (count > 1) v = f32x4.replace_lane(v, 1, load<f32>(p + 4));
+  if (count > 2) v = f32x4.replace_lane(v, 2, load<f32>(p + 8));
+  return v;
+}
+
+/** Stores the first `count` lanes of v at p. */
+@inline function storePart(p: usize, v: v128, count: usize): void {
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (count > 1) store<f32>(p + 4, f32x4.extract_lane(v, 1));
+  if (count > 2) store<f32>(p + 8, f32x4.extract_lane(v, 2));
+}
+
+/** Four floats of a row at byte i of rowBytes: a whole vector, or the row's last 1–3 floats padded with 0. */
+@inline function rowLoad(p: usize, i: usize, rowBytes: usize): v128 {
+  return i + 16 <= rowBytes ? v128.load(p + i) : loadPart(p + i, (rowBytes - i) >> 2);
+}
+
+@inline function rowStore(p: usize, i: usize, rowBytes: usize, v: v128): void {
+  if (i + 16 <= rowBytes) v128.store(p + i, v);
+  else storePart(p + i, v, (rowBytes - i) >> 2);
+}
+
+@inline function sum4(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+/**
+ * Rows [r0, r1) of y = z or z·σ(z) (`silu`), z = (x − μ)·r·γ + β with μ and r = 1/√(var + ε) of
+ * each row of c floats (stored to mean and rstd): one read of the row from memory, one write.
+ * `consts` is the sigmoid's table (see sigmoid4).
+ */
+export function layerNormForward(
+  x: usize, y: usize, gamma: usize, beta: usize, mean: usize, rstd: usize, r0: u32, r1: u32, c: u32, eps: f32, silu: bool, consts: usize,
+): void {
   const rowBytes = (<usize>c) << 2;
-  const quadBytes = rowBytes & ~15;
-  const cf = <f64>c;
-  for (let r: usize = 0, p = x; r < <usize>rows; r++, p += rowBytes) {
-    let a = f64x2.splat(0), b = f64x2.splat(0);
-    let i: usize = 0;
-    for (; i < quadBytes; i += 16) {
-      a = f64x2.add(a, load2(p + i));
-      b = f64x2.add(b, load2(p + i + 8));
+  const cf = <f32>c;
+  for (let r = <usize>r0; r < <usize>r1; r++) {
+    const p = x + r * rowBytes, q = y + r * rowBytes;
+    let s = f32x4.splat(0);
+    for (let i: usize = 0; i < rowBytes; i += 16) s = f32x4.add(s, rowLoad(p, i, rowBytes));
+    const m = sum4(s) / cf;
+    const M = f32x4.splat(m);
+    s = f32x4.splat(0);
+    for (let i: usize = 0; i < rowBytes; i += 16) {
+      // Padding lanes of a partial vector are 0 − m: mask them out of the variance.
+      let d = f32x4.sub(rowLoad(p, i, rowBytes), M);
+      if (i + 16 > rowBytes) d = v128.and(d, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(<i32>((rowBytes - i) >> 2))));
+      s = f32x4.add(s, f32x4.mul(d, d));
     }
-    let sum = lanes4(a, b);
-    for (; i < rowBytes; i += 4) sum += <f64>load<f32>(p + i);
-    const m = sum / cf;
-    const M = f64x2.splat(m);
-    a = f64x2.splat(0);
-    b = f64x2.splat(0);
-    i = 0;
-    for (; i < quadBytes; i += 16) {
-      const d0 = f64x2.sub(load2(p + i), M);
-      const d1 = f64x2.sub(load2(p + i + 8), M);
-      a = f64x2.add(a, f64x2.mul(d0, d0));
-      b = f64x2.add(b, f64x2.mul(d1, d1));
+    const rs = <f32>1 / Mathf.sqrt(sum4(s) / cf + eps);
+    store<f32>(mean + (r << 2), m);
+    store<f32>(rstd + (r << 2), rs);
+    const S = f32x4.splat(rs);
+    for (let i: usize = 0; i < rowBytes; i += 16) {
+      rowStore(q, i, rowBytes, f32x4.add(f32x4.mul(f32x4.mul(f32x4.sub(rowLoad(p, i, rowBytes), M), S), rowLoad(gamma, i, rowBytes)), rowLoad(beta, i, rowBytes)));
     }
-    let sq = lanes4(a, b);
-    for (; i < rowBytes; i += 4) {
-      const d = <f64>load<f32>(p + i) - m;
-      sq += d * d;
+    if (silu) {
+      // z·σ(z) over the row just written (still in the first-level cache), whole vectors first.
+      const whole = rowBytes & ~(<usize>15);
+      for (let i: usize = 0; i < whole; i += 16) {
+        const z = v128.load(q + i);
+        v128.store(q + i, f32x4.mul(z, sigmoid4(z, consts)));
+      }
+      if (whole < rowBytes) {
+        const z = loadPart(q + whole, (rowBytes - whole) >> 2);
+        storePart(q + whole, f32x4.mul(z, sigmoid4(z, consts)), (rowBytes - whole) >> 2);
+      }
     }
-    store<f32>(mean + (r << 2), <f32>m);
-    store<f32>(rstd + (r << 2), <f32>(1 / Math.sqrt(sq / cf + eps)));
-  }
-}
-
-/** z = (x − μ)·r·γ + β for every row of c floats, into out. */
-export function layerNormAffine(x: usize, out: usize, gamma: usize, beta: usize, mean: usize, rstd: usize, rows: u32, c: u32): void {
-  const rowBytes = (<usize>c) << 2;
-  const pairBytes = rowBytes & ~7;
-  for (let r: usize = 0, o: usize = 0; r < <usize>rows; r++, o += rowBytes) {
-    const m = <f64>load<f32>(mean + (r << 2));
-    const s = <f64>load<f32>(rstd + (r << 2));
-    const M = f64x2.splat(m), S = f64x2.splat(s);
-    let i: usize = 0;
-    for (; i < pairBytes; i += 8) {
-      store2(out + o + i, f64x2.add(f64x2.mul(f64x2.mul(f64x2.sub(load2(x + o + i), M), S), load2(gamma + i)), load2(beta + i)));
-    }
-    if (i < rowBytes) {
-      store<f32>(out + o + i, <f32>(((<f64>load<f32>(x + o + i) - m) * s) * <f64>load<f32>(gamma + i) + <f64>load<f32>(beta + i)));
-    }
-  }
-}
-
-/** y ← y·s over n floats (a float32 product is exact in float64, so float32 lanes suffice). */
-export function mulInPlace(y: usize, s: usize, n: u32): void {
-  const end = (<usize>n) << 2;
-  let o: usize = 0;
-  for (; o + 16 <= end; o += 16) v128.store(y + o, f32x4.mul(v128.load(y + o), v128.load(s + o)));
-  for (; o < end; o += 4) store<f32>(y + o, load<f32>(y + o) * load<f32>(s + o));
-}
-
-/** out = dy·σ·(1 + z·(1 − σ)) over n floats: the gradient through SiLU, given z and σ(z). */
-export function siluGrad(dy: usize, z: usize, sig: usize, out: usize, n: u32): void {
-  const ONE = f64x2.splat(1);
-  const end = (<usize>n) << 2;
-  let o: usize = 0;
-  for (; o + 8 <= end; o += 8) {
-    const s = load2(sig + o);
-    store2(out + o, f64x2.mul(f64x2.mul(load2(dy + o), s), f64x2.add(ONE, f64x2.mul(load2(z + o), f64x2.sub(ONE, s)))));
-  }
-  for (; o < end; o += 4) {
-    const s = <f64>load<f32>(sig + o);
-    store<f32>(out + o, <f32>((<f64>load<f32>(dy + o) * s) * (1 + <f64>load<f32>(z + o) * (1 - s))));
   }
 }
 
 /**
- * The layer-norm gradient given dz (the gradient at γ·x̂ + β): dx = r·(dz·γ − mean(dz·γ) − x̂·mean(dz·γ·x̂))
- * per row, dγ = Σ dz·x̂ and dβ = Σ dz over rows. dx may be dz's own memory. `acc` is scratch for
- * 2c float64s (dγ then dβ).
+ * Rows [r0, r1) of the layer-norm (+ SiLU) gradient: dz = dy, or dy·σ(z)·(1 + z·(1 − σ(z))) with
+ * z recomputed; dx = r·(g − mean(g) − x̂·mean(g·x̂)) with g = dz·γ; and this share's Σ dz·x̂ and
+ * Σ dz added to `acc` (2c float64s, dγ then dβ; the caller zeroes them and adds the shares' up
+ * in order). Rows go by in blocks of 64 summed in float32 lanes at `block` (scratch for 2c floats,
+ * each c rounded up to a multiple of 4).
  */
-export function layerNormGrad(
-  dz: usize, x: usize, gamma: usize, mean: usize, rstd: usize, dx: usize, dgamma: usize, dbeta: usize,
-  rows: u32, c: u32, acc: usize,
+export function layerNormBackward(
+  dy: usize, x: usize, gamma: usize, beta: usize, mean: usize, rstd: usize, dx: usize, acc: usize, block: usize,
+  r0: u32, r1: u32, c: u32, silu: bool, consts: usize,
 ): void {
   const rowBytes = (<usize>c) << 2;
-  const pairBytes = rowBytes & ~7;
-  const dg = acc;
-  const db = acc + ((<usize>c) << 3);
-  memory.fill(acc, 0, (<usize>c) << 4);
-  const cf = <f64>c;
-  for (let r: usize = 0, o: usize = 0; r < <usize>rows; r++, o += rowBytes) {
-    const m = <f64>load<f32>(mean + (r << 2));
-    const s = <f64>load<f32>(rstd + (r << 2));
-    const M = f64x2.splat(m), S = f64x2.splat(s);
-    let sumG = f64x2.splat(0);
-    let sumGX = f64x2.splat(0);
-    let i: usize = 0;
-    for (; i < pairBytes; i += 8) {
-      const d = load2(dz + o + i);
-      const xh = f64x2.mul(f64x2.sub(load2(x + o + i), M), S);
-      const a = i << 1;
-      v128.store(dg + a, f64x2.add(v128.load(dg + a), f64x2.mul(d, xh)));
-      v128.store(db + a, f64x2.add(v128.load(db + a), d));
-      const g = f64x2.mul(d, load2(gamma + i));
-      sumG = f64x2.add(sumG, g);
-      sumGX = f64x2.add(sumGX, f64x2.mul(g, xh));
+  const cf = <f32>c;
+  const ONE = f32x4.splat(1);
+  const rowPad = (rowBytes + 15) & ~(<usize>15); // whole vectors
+  const bg = block, bb = block + rowPad;
+  for (let first = <usize>r0; first < <usize>r1; first += 64) {
+    const last = first + 64 < <usize>r1 ? first + 64 : <usize>r1;
+    memory.fill(block, 0, 2 * rowPad);
+    for (let r = first; r < last; r++) {
+      const o = r * rowBytes;
+      const M = f32x4.splat(load<f32>(mean + (r << 2)));
+      const rs = load<f32>(rstd + (r << 2));
+      const S = f32x4.splat(rs);
+      let sG = f32x4.splat(0), sGX = f32x4.splat(0);
+      // First pass: dz (kept in dx's row), the sums for dγ and dβ, Σg and Σg·x̂.
+      for (let i: usize = 0; i < rowBytes; i += 16) {
+        const xh = f32x4.mul(f32x4.sub(rowLoad(x + o, i, rowBytes), M), S);
+        const gm = rowLoad(gamma, i, rowBytes);
+        let d = rowLoad(dy + o, i, rowBytes);
+        if (silu) {
+          const z = f32x4.add(f32x4.mul(xh, gm), rowLoad(beta, i, rowBytes));
+          const sg = sigmoid4(z, consts);
+          d = f32x4.mul(f32x4.mul(d, sg), f32x4.add(ONE, f32x4.mul(z, f32x4.sub(ONE, sg))));
+        }
+        if (i + 16 > rowBytes) d = v128.and(d, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(<i32>((rowBytes - i) >> 2))));
+        rowStore(dx + o, i, rowBytes, d);
+        v128.store(bg + i, f32x4.add(v128.load(bg + i), f32x4.mul(d, xh)));
+        v128.store(bb + i, f32x4.add(v128.load(bb + i), d));
+        const g = f32x4.mul(d, gm);
+        sG = f32x4.add(sG, g);
+        sGX = f32x4.add(sGX, f32x4.mul(g, xh));
+      }
+      const MG = f32x4.splat(sum4(sG) / cf), MGX = f32x4.splat(sum4(sGX) / cf);
+      for (let i: usize = 0; i < rowBytes; i += 16) {
+        const xh = f32x4.mul(f32x4.sub(rowLoad(x + o, i, rowBytes), M), S);
+        const g = f32x4.mul(rowLoad(dx + o, i, rowBytes), rowLoad(gamma, i, rowBytes));
+        rowStore(dx + o, i, rowBytes, f32x4.mul(S, f32x4.sub(f32x4.sub(g, MG), f32x4.mul(xh, MGX))));
+      }
     }
-    let tG = f64x2.extract_lane(sumG, 0) + f64x2.extract_lane(sumG, 1);
-    let tGX = f64x2.extract_lane(sumGX, 0) + f64x2.extract_lane(sumGX, 1);
-    if (i < rowBytes) {
-      const d = <f64>load<f32>(dz + o + i);
-      const xh = (<f64>load<f32>(x + o + i) - m) * s;
-      const a = i << 1;
-      store<f64>(dg + a, load<f64>(dg + a) + d * xh);
-      store<f64>(db + a, load<f64>(db + a) + d);
-      const g = d * <f64>load<f32>(gamma + i);
-      tG += g;
-      tGX += g * xh;
+    for (let i: usize = 0; i < (<usize>c); i++) {
+      store<f64>(acc + (i << 3), load<f64>(acc + (i << 3)) + <f64>load<f32>(bg + (i << 2)));
+      store<f64>(acc + ((<usize>c + i) << 3), load<f64>(acc + ((<usize>c + i) << 3)) + <f64>load<f32>(bb + (i << 2)));
     }
-    const meanG = tG / cf;
-    const meanGX = tGX / cf;
-    const MG = f64x2.splat(meanG), MGX = f64x2.splat(meanGX);
-    i = 0;
-    for (; i < pairBytes; i += 8) {
-      const xh = f64x2.mul(f64x2.sub(load2(x + o + i), M), S);
-      const g = f64x2.mul(load2(dz + o + i), load2(gamma + i));
-      store2(dx + o + i, f64x2.mul(S, f64x2.sub(f64x2.sub(g, MG), f64x2.mul(xh, MGX))));
-    }
-    if (i < rowBytes) {
-      const xh = (<f64>load<f32>(x + o + i) - m) * s;
-      store<f32>(dx + o + i, <f32>(s * (<f64>load<f32>(dz + o + i) * <f64>load<f32>(gamma + i) - meanG - xh * meanGX)));
-    }
-  }
-  for (let i: usize = 0; i < <usize>c; i++) {
-    store<f32>(dgamma + (i << 2), <f32>load<f64>(dg + (i << 3)));
-    store<f32>(dbeta + (i << 2), <f32>load<f64>(db + (i << 3)));
   }
 }
 
@@ -436,14 +453,14 @@ export function convInputGrad(
 /**
  * Rows [m0, m1) of C = A·B (+ bias) (then max(·, 0) if `relu`), C [M, N] and B [K, N] row-major,
  * N a multiple of 8. A's element (i, k) is at a + 4·(i·rowStride + k·colStride), so A may be
- * given transposed. `bias` (N floats) is 0 for none.
+ * given transposed. `bias` (N floats) is 0 for none. With `acc`, C += A·B instead (no bias).
  *
  * B goes by in blocks of 64 columns (which stay in the second-level cache while the rows of A
  * pass); within a block, 4 rows × 8 columns of C stay in eight registers along all of K.
  */
 export function matmul(
   a: usize, rowStride: u32, colStride: u32, b: usize, c: usize, bias: usize,
-  N: u32, K: u32, m0: u32, m1: u32, relu: bool,
+  N: u32, K: u32, m0: u32, m1: u32, relu: bool, acc: bool,
 ): void {
   const rs = (<usize>rowStride) << 2;
   const ks = (<usize>colStride) << 2;
@@ -464,6 +481,13 @@ export function matmul(
           s01 = v128.load(bias + j + 16);
         }
         let s10 = s00, s11 = s01, s20 = s00, s21 = s01, s30 = s00, s31 = s01;
+        const out = c + <usize>i * nB + j;
+        if (acc) {
+          s00 = v128.load(out); s01 = v128.load(out + 16);
+          if (i + 1 < m1) { s10 = v128.load(out + nB); s11 = v128.load(out + nB + 16); }
+          if (i + 2 < m1) { s20 = v128.load(out + 2 * nB); s21 = v128.load(out + 2 * nB + 16); }
+          if (i + 3 < m1) { s30 = v128.load(out + 3 * nB); s31 = v128.load(out + 3 * nB + 16); }
+        }
         let p = aRow;
         let bp = b + j;
         for (let k: u32 = 0; k < K; k++, p += ks, bp += nB) {
@@ -483,11 +507,441 @@ export function matmul(
           s20 = f32x4.max(s20, ZERO); s21 = f32x4.max(s21, ZERO);
           s30 = f32x4.max(s30, ZERO); s31 = f32x4.max(s31, ZERO);
         }
-        const out = c + <usize>i * nB + j;
         v128.store(out, s00); v128.store(out + 16, s01);
         if (i + 1 < m1) { v128.store(out + nB, s10); v128.store(out + nB + 16, s11); }
         if (i + 2 < m1) { v128.store(out + 2 * nB, s20); v128.store(out + 2 * nB + 16, s21); }
         if (i + 3 < m1) { v128.store(out + 3 * nB, s30); v128.store(out + 3 * nB + 16, s31); }
+      }
+    }
+  }
+}
+
+// ---- Winograd F(2×2, 3×3): 3×3 stride-1 convs with 16 multiplies per 2×2 outputs, not 36 ----
+//
+// A tile is 2×2 outputs; it reads a 4×4 patch d of the input. With
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+//   Aᵀ = [1 1 1 0; 0 1 −1 −1],
+// the tile's outputs are y = Aᵀ[Σ_i U_i ⊙ V_i]A with U = G g Gᵀ (each filter, once per call) and
+// V = Bᵀ d B (each patch). The sum over input channels, at each of the 16 positions of the 4×4
+// product, is a matrix product [tiles × ci]·[ci × co] (`matmul` above). The filter gradient runs
+// the same algebra backwards: dU = Σ_tiles V ⊙ (A dy Aᵀ), then dg = Gᵀ dU G.
+//
+// Channels are the SIMD lanes (NHWC keeps them together), four at a time. Patch cells outside the
+// image read a run of zeros at `zeros` instead (the caller's scratch, see winogradZeros).
+
+/** Bᵀ along one axis of four vectors: stores (a − c, b + c, c − b, b − d) at out, out + step, …. */
+@inline function bt4(a: v128, b: v128, c: v128, d: v128, out: usize, step: usize): void {
+  v128.store(out, f32x4.sub(a, c));
+  v128.store(out + step, f32x4.add(b, c));
+  v128.store(out + 2 * step, f32x4.sub(c, b));
+  v128.store(out + 3 * step, f32x4.sub(b, d));
+}
+
+/** The address of input pixel (b, row, col), or `zeros` if it lies outside the H × W image. */
+@inline function pixel(x: usize, zeros: usize, b: u32, row: i32, col: i32, H: u32, W: u32, cB: usize): usize {
+  if (row < 0 || col < 0 || row >= <i32>H || col >= <i32>W) return zeros;
+  return x + ((<usize>b * <usize>H + <usize>row) * <usize>W + <usize>col) * cB;
+}
+
+/**
+ * Rows `r0` to `r1 − 1` of V = Bᵀ d B (r = 0…3; each row is 4 positions) for tiles t0 … t0 + n − 1
+ * of x [batch, H, W, c], where tile t is image t / (th·tw), outputs from row 2·(t / tw mod th) and
+ * column 2·(t mod tw), reading from `top` rows and `left` columns before them. V is laid out
+ * [16][tb][c]: position p = 4r + s of local tile j at v + ((p·tb + j)·c)·4.
+ */
+function winogradInput(
+  x: usize, v: usize, zeros: usize, H: u32, W: u32, c: u32, th: u32, tw: u32, top: i32, left: i32,
+  t0: u32, n: u32, tb: u32, r0: u32, r1: u32,
+): void {
+  const cB = (<usize>c) << 2;
+  const pos = (<usize>tb) * cB; // from one position to the next in V
+  for (let j: u32 = 0; j < n; j++) {
+    const t = t0 + j;
+    const b = t / (th * tw);
+    const row = <i32>(2 * ((t / tw) % th)) - top;
+    const col = <i32>(2 * (t % tw)) - left;
+    // The 4×4 patch: pRS is row R, column S.
+    const p00 = pixel(x, zeros, b, row, col, H, W, cB), p01 = pixel(x, zeros, b, row, col + 1, H, W, cB);
+    const p02 = pixel(x, zeros, b, row, col + 2, H, W, cB), p03 = pixel(x, zeros, b, row, col + 3, H, W, cB);
+    const p10 = pixel(x, zeros, b, row + 1, col, H, W, cB), p11 = pixel(x, zeros, b, row + 1, col + 1, H, W, cB);
+    const p12 = pixel(x, zeros, b, row + 1, col + 2, H, W, cB), p13 = pixel(x, zeros, b, row + 1, col + 3, H, W, cB);
+    const p20 = pixel(x, zeros, b, row + 2, col, H, W, cB), p21 = pixel(x, zeros, b, row + 2, col + 1, H, W, cB);
+    const p22 = pixel(x, zeros, b, row + 2, col + 2, H, W, cB), p23 = pixel(x, zeros, b, row + 2, col + 3, H, W, cB);
+    const p30 = pixel(x, zeros, b, row + 3, col, H, W, cB), p31 = pixel(x, zeros, b, row + 3, col + 1, H, W, cB);
+    const p32 = pixel(x, zeros, b, row + 3, col + 2, H, W, cB), p33 = pixel(x, zeros, b, row + 3, col + 3, H, W, cB);
+    const out = v + (<usize>j) * cB;
+    for (let k: usize = 0; k < cB; k += 16) {
+      const a0 = v128.load(p00 + k), a1 = v128.load(p01 + k), a2 = v128.load(p02 + k), a3 = v128.load(p03 + k);
+      const b0 = v128.load(p10 + k), b1 = v128.load(p11 + k), b2 = v128.load(p12 + k), b3 = v128.load(p13 + k);
+      const e0 = v128.load(p20 + k), e1 = v128.load(p21 + k), e2 = v128.load(p22 + k), e3 = v128.load(p23 + k);
+      const g0 = v128.load(p30 + k), g1 = v128.load(p31 + k), g2 = v128.load(p32 + k), g3 = v128.load(p33 + k);
+      const o = out + k;
+      // Bᵀ down the columns gives rows (a − e, b + e, e − b, b − g); Bᵀ along each row of those.
+      if (r0 == 0) bt4(f32x4.sub(a0, e0), f32x4.sub(a1, e1), f32x4.sub(a2, e2), f32x4.sub(a3, e3), o, pos);
+      if (r0 <= 1 && r1 > 1) bt4(f32x4.add(b0, e0), f32x4.add(b1, e1), f32x4.add(b2, e2), f32x4.add(b3, e3), o + 4 * pos, pos);
+      if (r0 <= 2 && r1 > 2) bt4(f32x4.sub(e0, b0), f32x4.sub(e1, b1), f32x4.sub(e2, b2), f32x4.sub(e3, b3), o + 8 * pos, pos);
+      if (r1 > 3) bt4(f32x4.sub(b0, g0), f32x4.sub(b1, g1), f32x4.sub(b2, g2), f32x4.sub(b3, g3), o + 12 * pos, pos);
+    }
+  }
+}
+
+/**
+ * Writes `floats` zeros at `zeros` (the run that patch cells outside the image read) and returns
+ * where the scratch after it starts, aligned to 16 bytes.
+ */
+@inline function winogradZeros(zeros: usize, floats: u32): usize {
+  const bytes = ((<usize>floats << 2) + 15) & ~(<usize>15);
+  memory.fill(zeros, 0, bytes);
+  return zeros + bytes;
+}
+
+/**
+ * A 3×3 stride-1 conv for tiles [t0, t1) (a thread's share) of its output:
+ * y[b, oh, ow, o] = bias[o] + Σ x[b, oh − top + kh, ow − left + kw, i] · g[kh, kw, i, o], then
+ * max(·, 0) if `relu`. `u` is U = G g Gᵀ laid out [16][ci][co] (winogradFilter); `bias` is 0 for
+ * none. Needs ci a multiple of 4 and co of 8. `scratch` holds ci zeros then V [16][tb][ci] and
+ * M [16][tb][co] for `tb` tiles (a multiple of 4) at a time.
+ */
+export function winogradConv(
+  x: usize, u: usize, bias: usize, y: usize, scratch: usize,
+  H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32, top: i32, left: i32,
+  t0: u32, t1: u32, tb: u32, relu: bool,
+): void {
+  const th = (OH + 1) >> 1, tw = (OW + 1) >> 1;
+  const v = winogradZeros(scratch, ci);
+  const m = v + 64 * (<usize>tb) * (<usize>ci);
+  const coB = (<usize>co) << 2;
+  const pos = (<usize>tb) * coB;
+  const ZERO = f32x4.splat(0);
+  for (let first = t0; first < t1; first += tb) {
+    const n = first + tb < t1 ? tb : t1 - first;
+    winogradInput(x, v, scratch, H, W, ci, th, tw, top, left, first, n, tb, 0, 4);
+    for (let p: usize = 0; p < 16; p++) {
+      matmul(v + p * 4 * (<usize>tb) * (<usize>ci), ci, 1, u + p * (<usize>ci) * coB, m + p * pos, 0, co, ci, 0, n, false, false);
+    }
+    for (let j: u32 = 0; j < n; j++) {
+      const t = first + j;
+      const b = t / (th * tw);
+      const oh: u32 = 2 * ((t / tw) % th), ow: u32 = 2 * (t % tw);
+      const right = ow + 1 < OW, below = oh + 1 < OH;
+      const y00 = y + ((<usize>b * <usize>OH + <usize>oh) * <usize>OW + <usize>ow) * coB;
+      const y10 = y00 + (<usize>OW) * coB;
+      for (let o: usize = 0; o < coB; o += 16) {
+        const q = m + (<usize>j) * coB + o;
+        const m00 = v128.load(q), m01 = v128.load(q + pos), m02 = v128.load(q + 2 * pos), m03 = v128.load(q + 3 * pos);
+        const m10 = v128.load(q + 4 * pos), m11 = v128.load(q + 5 * pos), m12 = v128.load(q + 6 * pos), m13 = v128.load(q + 7 * pos);
+        const m20 = v128.load(q + 8 * pos), m21 = v128.load(q + 9 * pos), m22 = v128.load(q + 10 * pos), m23 = v128.load(q + 11 * pos);
+        const m30 = v128.load(q + 12 * pos), m31 = v128.load(q + 13 * pos), m32 = v128.load(q + 14 * pos), m33 = v128.load(q + 15 * pos);
+        // Aᵀ down the columns: rows (m0 + m1 + m2, m1 − m2 − m3); then along them.
+        const u0 = f32x4.add(f32x4.add(m00, m10), m20), u1 = f32x4.add(f32x4.add(m01, m11), m21);
+        const u2 = f32x4.add(f32x4.add(m02, m12), m22), u3 = f32x4.add(f32x4.add(m03, m13), m23);
+        const w0 = f32x4.sub(f32x4.sub(m10, m20), m30), w1 = f32x4.sub(f32x4.sub(m11, m21), m31);
+        const w2 = f32x4.sub(f32x4.sub(m12, m22), m32), w3 = f32x4.sub(f32x4.sub(m13, m23), m33);
+        const bo = bias != 0 ? v128.load(bias + o) : ZERO;
+        let r00 = f32x4.add(f32x4.add(f32x4.add(u0, u1), u2), bo);
+        let r01 = f32x4.add(f32x4.sub(f32x4.sub(u1, u2), u3), bo);
+        let r10 = f32x4.add(f32x4.add(f32x4.add(w0, w1), w2), bo);
+        let r11 = f32x4.add(f32x4.sub(f32x4.sub(w1, w2), w3), bo);
+        if (relu) {
+          r00 = f32x4.max(r00, ZERO); r01 = f32x4.max(r01, ZERO);
+          r10 = f32x4.max(r10, ZERO); r11 = f32x4.max(r11, ZERO);
+        }
+        v128.store(y00 + o, r00);
+        if (right) v128.store(y00 + coB + o, r01);
+        if (below) {
+          v128.store(y10 + o, r10);
+          if (right) v128.store(y10 + coB + o, r11);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * U = G g Gᵀ for every (i, o) of a 3×3 filter g [3, 3, ci, co], laid out [16][ci][co]; with
+ * `turn`, of the filter turned half a turn with its channel axes swapped (what the input
+ * gradient convolves dy with), laid out [16][co][ci]. Turning g swaps rows 0 and 3 of G g, so
+ * the turned U is U with positions 0 ↔ 3 swapped along both axes.
+ */
+export function winogradFilter(g: usize, u: usize, ci: u32, co: u32, turn: bool): void {
+  const tap = (<usize>ci) * (<usize>co) << 2;
+  for (let i: usize = 0; i < <usize>ci; i++) {
+    for (let o: usize = 0; o < <usize>co; o++) {
+      const at = g + (i * <usize>co + o) * 4;
+      const g00 = load<f32>(at), g01 = load<f32>(at + tap), g02 = load<f32>(at + 2 * tap);
+      const g10 = load<f32>(at + 3 * tap), g11 = load<f32>(at + 4 * tap), g12 = load<f32>(at + 5 * tap);
+      const g20 = load<f32>(at + 6 * tap), g21 = load<f32>(at + 7 * tap), g22 = load<f32>(at + 8 * tap);
+      // G g: rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2 (per column).
+      const h00 = g00, h01 = g01, h02 = g02;
+      const h10 = <f32>0.5 * (g00 + g10 + g20), h11 = <f32>0.5 * (g01 + g11 + g21), h12 = <f32>0.5 * (g02 + g12 + g22);
+      const h20 = <f32>0.5 * (g00 - g10 + g20), h21 = <f32>0.5 * (g01 - g11 + g21), h22 = <f32>0.5 * (g02 - g12 + g22);
+      const h30 = g20, h31 = g21, h32 = g22;
+      const out = u + (turn ? o * <usize>ci + i : i * <usize>co + o) * 4;
+      // (G g) Gᵀ along each row; `turn` reverses the order of rows and of columns 0 and 3.
+      const r0 = turn ? 3 : 0, r3 = turn ? 0 : 3;
+      winogradRow(h00, h01, h02, out + (<usize>r0 * 4) * tap, tap, turn);
+      winogradRow(h10, h11, h12, out + 4 * tap, tap, turn);
+      winogradRow(h20, h21, h22, out + 8 * tap, tap, turn);
+      winogradRow(h30, h31, h32, out + (<usize>r3 * 4) * tap, tap, turn);
+    }
+  }
+}
+
+/** Gᵀ along one row (a, b, c): stores a, (a + b + c)/2, (a − b + c)/2, c (the ends swapped if `turn`). */
+@inline function winogradRow(a: f32, b: f32, c: f32, out: usize, step: usize, turn: bool): void {
+  store<f32>(out + (turn ? 3 : 0) * step, a);
+  store<f32>(out + step, <f32>0.5 * (a + b + c));
+  store<f32>(out + 2 * step, <f32>0.5 * (a - b + c));
+  store<f32>(out + (turn ? 0 : 3) * step, c);
+}
+
+/**
+ * Row r (positions 4r … 4r + 3) of the filter gradient in Winograd form,
+ * dU_p[i, o] = Σ_tiles V_p[tile, i] · Z_p[tile, o] with Z = A dy Aᵀ (dy's 2×2 outputs of the
+ * tile, zero past its edge), over every tile of the batch: a thread's share. dU is [16][ci][co];
+ * its rows of r are overwritten. Needs ci a multiple of 4 and co of 8. `scratch` holds
+ * max(ci, co) zeros, then V's and Z's row r for `tb` tiles (a multiple of 4) at a time.
+ */
+export function winogradFilterGrad(
+  x: usize, dy: usize, du: usize, scratch: usize,
+  batch: u32, H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32, top: i32, left: i32,
+  r: u32, tb: u32,
+): void {
+  const th = (OH + 1) >> 1, tw = (OW + 1) >> 1;
+  const tiles = batch * th * tw;
+  const v = winogradZeros(scratch, ci > co ? ci : co);
+  const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
+  // V's row r as written by winogradInput lands at positions 4r…4r + 3 of a 16-position block;
+  // this share only keeps that row, so V here starts 4r positions early.
+  const vRow = v - 4 * (<usize>r) * (<usize>tb) * ciB;
+  const z = v + 4 * (<usize>tb) * ciB;
+  const zPos = (<usize>tb) * coB;
+  const dU = du + 4 * (<usize>r) * (<usize>ci) * coB;
+  memory.fill(dU, 0, 4 * (<usize>ci) * coB);
+  for (let first: u32 = 0; first < tiles; first += tb) {
+    const n = first + tb < tiles ? tb : tiles - first;
+    winogradInput(x, vRow, scratch, H, W, ci, th, tw, top, left, first, n, tb, r, r + 1);
+    for (let j: u32 = 0; j < n; j++) {
+      const t = first + j;
+      const b = t / (th * tw);
+      const oh = <i32>(2 * ((t / tw) % th)), ow = <i32>(2 * (t % tw));
+      // Row r of A: dy row 0 (r = 0), rows 0 + 1, rows 0 − 1, or −row 1 (r = 3).
+      const q00 = pixel(dy, scratch, b, oh, ow, OH, OW, coB), q01 = pixel(dy, scratch, b, oh, ow + 1, OH, OW, coB);
+      const q10 = pixel(dy, scratch, b, oh + 1, ow, OH, OW, coB), q11 = pixel(dy, scratch, b, oh + 1, ow + 1, OH, OW, coB);
+      const out = z + (<usize>j) * coB;
+      for (let o: usize = 0; o < coB; o += 16) {
+        const y00 = v128.load(q00 + o), y01 = v128.load(q01 + o);
+        const y10 = v128.load(q10 + o), y11 = v128.load(q11 + o);
+        let w0 = y00, w1 = y01;
+        if (r == 1) { w0 = f32x4.add(y00, y10); w1 = f32x4.add(y01, y11); }
+        else if (r == 2) { w0 = f32x4.sub(y00, y10); w1 = f32x4.sub(y01, y11); }
+        else if (r == 3) { w0 = f32x4.neg(y10); w1 = f32x4.neg(y11); }
+        // A along the row: (w0, w0 + w1, w0 − w1, −w1).
+        v128.store(out + o, w0);
+        v128.store(out + zPos + o, f32x4.add(w0, w1));
+        v128.store(out + 2 * zPos + o, f32x4.sub(w0, w1));
+        v128.store(out + 3 * zPos + o, f32x4.neg(w1));
+      }
+    }
+    for (let s: usize = 0; s < 4; s++) {
+      // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
+      matmul(v + s * (<usize>tb) * ciB, 1, ci, z + s * zPos, dU + s * (<usize>ci) * coB, 0, co, n, 0, ci, false, true);
+    }
+  }
+}
+
+/** dg = Gᵀ dU G for every (i, o): dU [16][ci][co] to the filter gradient [3, 3, ci, co]. */
+export function winogradFilterGradOut(du: usize, dg: usize, ci: u32, co: u32): void {
+  const n = (<usize>ci) * (<usize>co) << 2;
+  const HALF = f32x4.splat(0.5);
+  for (let k: usize = 0; k < n; k += 16) {
+    const a = du + k;
+    // dU's 4×4 cells, dRS at row R, column S; Gᵀ down the columns, then G along the rows.
+    const d00 = v128.load(a), d01 = v128.load(a + n), d02 = v128.load(a + 2 * n), d03 = v128.load(a + 3 * n);
+    const d10 = v128.load(a + 4 * n), d11 = v128.load(a + 5 * n), d12 = v128.load(a + 6 * n), d13 = v128.load(a + 7 * n);
+    const d20 = v128.load(a + 8 * n), d21 = v128.load(a + 9 * n), d22 = v128.load(a + 10 * n), d23 = v128.load(a + 11 * n);
+    const d30 = v128.load(a + 12 * n), d31 = v128.load(a + 13 * n), d32 = v128.load(a + 14 * n), d33 = v128.load(a + 15 * n);
+    const s0 = f32x4.mul(HALF, f32x4.add(d10, d20)), s1 = f32x4.mul(HALF, f32x4.add(d11, d21));
+    const s2 = f32x4.mul(HALF, f32x4.add(d12, d22)), s3 = f32x4.mul(HALF, f32x4.add(d13, d23));
+    const e00 = f32x4.add(d00, s0), e01 = f32x4.add(d01, s1), e02 = f32x4.add(d02, s2), e03 = f32x4.add(d03, s3);
+    const e10 = f32x4.mul(HALF, f32x4.sub(d10, d20)), e11 = f32x4.mul(HALF, f32x4.sub(d11, d21));
+    const e12 = f32x4.mul(HALF, f32x4.sub(d12, d22)), e13 = f32x4.mul(HALF, f32x4.sub(d13, d23));
+    const e20 = f32x4.add(s0, d30), e21 = f32x4.add(s1, d31), e22 = f32x4.add(s2, d32), e23 = f32x4.add(s3, d33);
+    winogradGradRow(e00, e01, e02, e03, dg + k, n, HALF);
+    winogradGradRow(e10, e11, e12, e13, dg + k + 3 * n, n, HALF);
+    winogradGradRow(e20, e21, e22, e23, dg + k + 6 * n, n, HALF);
+  }
+}
+
+/** G along one row (a, b, c, d): stores a + (b + c)/2, (b − c)/2, (b + c)/2 + d. */
+@inline function winogradGradRow(a: v128, b: v128, c: v128, d: v128, out: usize, step: usize, half: v128): void {
+  const sum = f32x4.mul(half, f32x4.add(b, c));
+  v128.store(out, f32x4.add(a, sum));
+  v128.store(out + step, f32x4.mul(half, f32x4.sub(b, c)));
+  v128.store(out + 2 * step, f32x4.add(sum, d));
+}
+
+// ---- Winograd F(4×4, 3×3): the forward conv (and the input gradient) with 36 multiplies per 4×4 outputs, not 144 ----
+//
+// A tile is 4×4 outputs; it reads a 6×6 patch d. With
+//   Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
+//   G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1],
+//   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1],
+// y = Aᵀ[Σ_i U_i ⊙ V_i]A with U = G g Gᵀ and V = Bᵀ d B, as for F(2×2, 3×3) above; the 36
+// positions' sums over input channels are matrix products. A 6×6 patch of vectors does not fit in
+// registers, so each transform goes down the columns into `tmp` (36 vectors of scratch), then
+// along the rows.
+
+/** Bᵀ of F(4×4, 3×3) applied to six vectors; stores the six results at out, out + step, …. */
+@inline function bt6(d0: v128, d1: v128, d2: v128, d3: v128, d4: v128, d5: v128, out: usize, step: usize): void {
+  const FOUR = f32x4.splat(4), FIVE = f32x4.splat(5), TWO = f32x4.splat(2);
+  const d42 = f32x4.sub(d4, d2);
+  const d31 = f32x4.mul(TWO, f32x4.sub(d3, d1));
+  v128.store(out, f32x4.add(f32x4.sub(f32x4.mul(FOUR, d0), f32x4.mul(FIVE, d2)), d4));
+  v128.store(out + step, f32x4.sub(f32x4.add(d3, d4), f32x4.mul(FOUR, f32x4.add(d1, d2))));
+  v128.store(out + 2 * step, f32x4.add(f32x4.sub(d4, d3), f32x4.mul(FOUR, f32x4.sub(d1, d2))));
+  v128.store(out + 3 * step, f32x4.add(d42, d31));
+  v128.store(out + 4 * step, f32x4.sub(d42, d31));
+  v128.store(out + 5 * step, f32x4.add(f32x4.sub(f32x4.mul(FOUR, d1), f32x4.mul(FIVE, d3)), d5));
+}
+
+/**
+ * V = Bᵀ d B for tiles t0 … t0 + n − 1 of x [batch, H, W, c] (tile t: image t / (th·tw), outputs
+ * from row 4·(t / tw mod th), column 4·(t mod tw)), laid out [36][tb][c]. `table` is scratch for
+ * 36 pointers and `tmp` for 36 vectors.
+ */
+function winograd4Input(
+  x: usize, v: usize, zeros: usize, table: usize, tmp: usize, H: u32, W: u32, c: u32, th: u32, tw: u32, top: i32, left: i32,
+  t0: u32, n: u32, tb: u32,
+): void {
+  const cB = (<usize>c) << 2;
+  const pos = (<usize>tb) * cB;
+  for (let j: u32 = 0; j < n; j++) {
+    const t = t0 + j;
+    const b = t / (th * tw);
+    const row = <i32>(4 * ((t / tw) % th)) - top;
+    const col = <i32>(4 * (t % tw)) - left;
+    for (let r: i32 = 0; r < 6; r++) {
+      for (let s: i32 = 0; s < 6; s++) store<usize>(table + <usize>(r * 6 + s) * sizeof<usize>(), pixel(x, zeros, b, row + r, col + s, H, W, cB));
+    }
+    const out = v + (<usize>j) * cB;
+    for (let k: usize = 0; k < cB; k += 16) {
+      for (let s: usize = 0; s < 6; s++) {
+        const p = table + s * sizeof<usize>();
+        const R = 6 * sizeof<usize>();
+        bt6(
+          v128.load(load<usize>(p) + k), v128.load(load<usize>(p + R) + k), v128.load(load<usize>(p + 2 * R) + k),
+          v128.load(load<usize>(p + 3 * R) + k), v128.load(load<usize>(p + 4 * R) + k), v128.load(load<usize>(p + 5 * R) + k),
+          tmp + s * 16, 96,
+        );
+      }
+      for (let r: usize = 0; r < 6; r++) {
+        const q = tmp + r * 96;
+        bt6(v128.load(q), v128.load(q + 16), v128.load(q + 32), v128.load(q + 48), v128.load(q + 64), v128.load(q + 80), out + 6 * r * pos + k, pos);
+      }
+    }
+  }
+}
+
+/** Aᵀ of F(4×4, 3×3) applied to six vectors; stores the four results at out, out + step, …. */
+@inline function at6(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize): void {
+  const TWO = f32x4.splat(2), FOUR = f32x4.splat(4), EIGHT = f32x4.splat(8);
+  const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2), c = f32x4.add(m3, m4), d = f32x4.sub(m3, m4);
+  v128.store(out, f32x4.add(f32x4.add(m0, a), c));
+  v128.store(out + step, f32x4.add(b, f32x4.mul(TWO, d)));
+  v128.store(out + 2 * step, f32x4.add(a, f32x4.mul(FOUR, c)));
+  v128.store(out + 3 * step, f32x4.add(f32x4.add(b, f32x4.mul(EIGHT, d)), m5));
+}
+
+/**
+ * A 3×3 stride-1 conv for tiles [t0, t1) of its output by F(4×4, 3×3), like winogradConv:
+ * y[b, oh, ow, o] = bias[o] + Σ x[b, oh − top + kh, ow − left + kw, i] · g[kh, kw, i, o], then
+ * max(·, 0) if `relu`; `u` is [36][ci][co] (winograd4Filter). Needs ci a multiple of 4 and co of
+ * 8. `scratch` (16-byte aligned) holds ci zeros, 36 pointers, 36 vectors, then V [36][tb][ci]
+ * and M [36][tb][co].
+ */
+export function winograd4Conv(
+  x: usize, u: usize, bias: usize, y: usize, scratch: usize,
+  H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32, top: i32, left: i32,
+  t0: u32, t1: u32, tb: u32, relu: bool,
+): void {
+  const th = (OH + 3) >> 2, tw = (OW + 3) >> 2;
+  const table = winogradZeros(scratch, ci);
+  const tmp = table + 36 * 8;
+  const v = tmp + 36 * 16;
+  const m = v + 144 * (<usize>tb) * (<usize>ci);
+  const coB = (<usize>co) << 2;
+  const pos = (<usize>tb) * coB;
+  const ZERO = f32x4.splat(0);
+  for (let first = t0; first < t1; first += tb) {
+    const n = first + tb < t1 ? tb : t1 - first;
+    winograd4Input(x, v, scratch, table, tmp, H, W, ci, th, tw, top, left, first, n, tb);
+    for (let p: usize = 0; p < 36; p++) {
+      matmul(v + p * 4 * (<usize>tb) * (<usize>ci), ci, 1, u + p * (<usize>ci) * coB, m + p * pos, 0, co, ci, 0, n, false, false);
+    }
+    for (let j: u32 = 0; j < n; j++) {
+      const t = first + j;
+      const b = t / (th * tw);
+      const oh: u32 = 4 * ((t / tw) % th), ow: u32 = 4 * (t % tw);
+      const cols = OW - ow < 4 ? OW - ow : 4;
+      const rows = OH - oh < 4 ? OH - oh : 4;
+      const y0 = y + ((<usize>b * <usize>OH + <usize>oh) * <usize>OW + <usize>ow) * coB;
+      for (let o: usize = 0; o < coB; o += 16) {
+        const q = m + (<usize>j) * coB + o;
+        for (let s: usize = 0; s < 6; s++) {
+          const c = q + s * pos;
+          at6(v128.load(c), v128.load(c + 6 * pos), v128.load(c + 12 * pos), v128.load(c + 18 * pos), v128.load(c + 24 * pos), v128.load(c + 30 * pos), tmp + s * 16, 96);
+        }
+        const bo = bias != 0 ? v128.load(bias + o) : ZERO;
+        for (let i: u32 = 0; i < rows; i++) {
+          const e = tmp + <usize>i * 96;
+          // Row i of the tile, along the columns; written to `tmp`'s last row (never read again) first.
+          const line = tmp + 5 * 96;
+          at6(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), v128.load(e + 80), line, 16);
+          const yRow = y0 + (<usize>i * <usize>OW) * coB + o;
+          for (let k: u32 = 0; k < cols; k++) {
+            let r = f32x4.add(v128.load(line + <usize>k * 16), bo);
+            if (relu) r = f32x4.max(r, ZERO);
+            v128.store(yRow + <usize>k * coB, r);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** G of F(4×4, 3×3) applied to (a, b, c); stores the six results at out, out + step, …. */
+@inline function g6(a: f32, b: f32, c: f32, out: usize, step: usize): void {
+  const ac = a + c;
+  store<f32>(out, a / 4);
+  store<f32>(out + step, -(ac + b) / 6);
+  store<f32>(out + 2 * step, -(ac - b) / 6);
+  store<f32>(out + 3 * step, a / 24 + b / 12 + c / 6);
+  store<f32>(out + 4 * step, a / 24 - b / 12 + c / 6);
+  store<f32>(out + 5 * step, c);
+}
+
+/**
+ * U = G g Gᵀ of F(4×4, 3×3) for every (i, o) of a 3×3 filter g [3, 3, ci, co], laid out
+ * [36][ci][co]; with `turn`, of g turned half a turn with its channel axes swapped (the input
+ * gradient's filter), laid out [36][co][ci]. `tmp` is scratch for 18 floats.
+ */
+export function winograd4Filter(g: usize, u: usize, ci: u32, co: u32, turn: bool, tmp: usize): void {
+  const tap = (<usize>ci) * (<usize>co) << 2;
+  for (let i: usize = 0; i < <usize>ci; i++) {
+    for (let o: usize = 0; o < <usize>co; o++) {
+      const at = g + (i * <usize>co + o) * 4;
+      const out = u + (turn ? o * <usize>ci + i : i * <usize>co + o) * 4;
+      // G down the three columns into tmp [6][3], then along its six rows.
+      for (let kw: usize = 0; kw < 3; kw++) {
+        const w: usize = turn ? 2 - kw : kw;
+        const a = turn ? load<f32>(at + (6 + w) * tap) : load<f32>(at + w * tap);
+        const b = load<f32>(at + (3 + w) * tap);
+        const c = turn ? load<f32>(at + w * tap) : load<f32>(at + (6 + w) * tap);
+        g6(a, b, c, tmp + kw * 4, 12);
+      }
+      for (let r: usize = 0; r < 6; r++) {
+        g6(load<f32>(tmp + r * 12), load<f32>(tmp + r * 12 + 4), load<f32>(tmp + r * 12 + 8), out + 6 * r * tap, tap);
       }
     }
   }

@@ -18,24 +18,32 @@ export interface SimdKernels {
   adam(w: number, m: number, v: number, g: number, ow: number, om: number, ov: number, n: number,
     lr: number, beta1: number, beta2: number, epsilon: number, bc1: number, bc2: number): void;
   sumMiddle(x: number, out: number, outer: number, reduce: number, inner: number, scale: number, acc: number): void;
-  layerNormStats(x: number, mean: number, rstd: number, rows: number, c: number, epsilon: number): void;
-  layerNormAffine(x: number, out: number, gamma: number, beta: number, mean: number, rstd: number, rows: number, c: number): void;
-  mulInPlace(y: number, s: number, n: number): void;
-  siluGrad(dy: number, z: number, sig: number, out: number, n: number): void;
-  layerNormGrad(dz: number, x: number, gamma: number, mean: number, rstd: number, dx: number, dgamma: number, dbeta: number,
-    rows: number, c: number, acc: number): void;
   convFilterGrad(x: number, dy: number, dw: number, batch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
     fh: number, fw: number, sh: number, sw: number, top: number, left: number, ci0: number, ci1: number, block: number): void;
   convInputGrad(dyp: number, wt: number, dx: number, H: number, W: number, ci: number, OH: number, OWp: number, co: number,
     fh: number, fw: number, sh: number, sw: number, top: number, left: number, padL: number, b0: number, b1: number): void;
   matmul(a: number, rowStride: number, colStride: number, b: number, c: number, bias: number,
-    N: number, K: number, m0: number, m1: number, relu: boolean | number): void;
+    N: number, K: number, m0: number, m1: number, relu: boolean | number, acc: boolean | number): void;
+  winogradConv(x: number, u: number, bias: number, y: number, scratch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
+    top: number, left: number, t0: number, t1: number, tb: number, relu: boolean | number): void;
+  winogradFilter(g: number, u: number, ci: number, co: number, turn: boolean | number): void;
+  winograd4Conv(x: number, u: number, bias: number, y: number, scratch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
+    top: number, left: number, t0: number, t1: number, tb: number, relu: boolean | number): void;
+  winograd4Filter(g: number, u: number, ci: number, co: number, turn: boolean | number, tmp: number): void;
+  winogradFilterGrad(x: number, dy: number, du: number, scratch: number, batch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
+    top: number, left: number, r: number, tb: number): void;
+  winogradFilterGradOut(du: number, dg: number, ci: number, co: number): void;
+  layerNormForward(x: number, y: number, gamma: number, beta: number, mean: number, rstd: number, r0: number, r1: number, c: number,
+    eps: number, silu: boolean | number, consts: number): void;
+  layerNormBackward(dy: number, x: number, gamma: number, beta: number, mean: number, rstd: number, dx: number, acc: number, block: number,
+    r0: number, r1: number, c: number, silu: boolean | number, consts: number): void;
   zero(p: number, bytes: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
 }
 
 type KernelName = keyof SimdKernels;
-const NAMES: KernelName[] = ["adam", "sumMiddle", "layerNormStats", "layerNormAffine", "mulInPlace", "siluGrad", "layerNormGrad", "convFilterGrad", "convInputGrad", "matmul", "zero", "copyRows"];
+const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGrad", "matmul",
+  "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows"];
 const MAX_ARGS = 24;
 
 /** Where `npm run build:wasm` writes the two builds. */

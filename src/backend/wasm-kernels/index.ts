@@ -5,8 +5,9 @@
  *
  * | kernel               | stock wasm 4.22          | ours                                  |
  * |----------------------|--------------------------|---------------------------------------|
- * | Conv2DBackpropFilter | missing                  | SIMD (co in eights); else an XNNPACK conv or im2col + product |
- * | Conv2DBackpropInput  | scalar loop              | SIMD gather (ci in eights); else XNNPACK phase convs or product + col2im |
+ * | Conv2D, FusedConv2D  | XNNPACK                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3) (SIMD); 1×1: SIMD product; else XNNPACK |
+ * | Conv2DBackpropFilter | missing                  | 3×3 stride 1: Winograd F(2×2, 3×3); SIMD (co in eights); else an XNNPACK conv or im2col + product |
+ * | Conv2DBackpropInput  | scalar loop              | 3×3 stride 1: Winograd; 1×1: product; SIMD gather (ci in eights); else XNNPACK phase convs or product + col2im |
  * | BatchMatMul          | scalar if transposed/batched | SIMD (N in eights); else explicit transpose, per-matrix XNNPACK |
  * | _FusedMatMul         | scalar if transposed     | SIMD with bias and relu; else explicit transpose, then XNNPACK |
  * | UnsortedSegmentSum   | missing (gather's gradient) | scatter-add on the heap            |
@@ -16,13 +17,13 @@
  * | Transpose            | per-element index arithmetic; power-of-two strides | blocked matrix transposes |
  * | Identity, Cast (same dtype) | a copy (the tape clones every saved tensor) | shared data, reference-counted |
  * | Concat, SplitV       | element by element in JS | one block copy per row and part (SIMD module) |
- * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one kernel each way, keeps μ and 1/σ (SIMD) |
+ * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one pass each way with its own sigmoid, keeps μ and 1/σ (SIMD, threads) |
  * | LatentLabAdamUpdate (train/adam.ts) | (new) ~13 ops per variable | one kernel per variable (SIMD) |
  *
  * "SIMD" marks LatentLab's own wasm module (wasm/kernels.ts, loaded by src/backend/simd.ts): the
- * convolutions and products there run on every wasm thread (a helper worker per extra thread).
- * The forward conv stays XNNPACK's: a SIMD version of ours was no faster (stride 1) or slower
- * (stride 2, edges).
+ * convolutions, products and layer norms there run on every wasm thread (a helper worker per
+ * extra thread). Other forward convs stay XNNPACK's: a direct SIMD conv of ours was no faster
+ * (stride 1) or slower (stride 2, edges); Winograd (winograd.ts) does fewer multiplies instead.
  */
 import * as tf from "@tensorflow/tfjs";
 import { convKernels } from "./conv";

@@ -11,12 +11,13 @@
  *   dz = dy (linear) or dy·σ(z)·(1 + z·(1 − σ(z))) (silu)
  *   dγ = Σ_rows dz·x̂,  dβ = Σ_rows dz,  dx = r·(g − mean(g) − x̂·mean(g·x̂)) with g = dz·γ
  *
- * The loops are LatentLab's SIMD kernels (wasm/kernels.ts), on one thread (sharing their rows with
- * a helper thread did not make a U-Net step faster); the sigmoids are tfjs-backend-wasm's own (XNNPACK, vectorised and threaded).
+ * Each way is one SIMD kernel (wasm/kernels.ts, layerNormForward and layerNormBackward) in
+ * float32 lanes with its own sigmoid (e^x to ~1e-7), reading each row once from memory; rows are
+ * shared between threads.
  */
 import * as tf from "@tensorflow/tfjs";
-import { WasmBackend, asWasmBackend, disposeAll, runOriginal, sizeOf } from "./heap";
-import { byteOffset, simdKernels } from "../simd";
+import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, sizeOf } from "./heap";
+import { byteOffset, ranges, runShares } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -28,58 +29,90 @@ export interface LayerNormAttrs {
   silu: boolean;
 }
 
-/** σ(z) as a new tensor (tfjs's vectorised kernel). */
-function sigmoidOf(backend: WasmBackend, z: TensorInfo): TensorInfo {
-  return runOriginal("Sigmoid", backend, { x: z });
+/**
+ * Rows per share: a share's rows are one job for a thread (see runShares). The gradient's shares
+ * are cut by row count alone, never by thread count, so its dγ and dβ (summed share by share, in
+ * order) do not depend on how many threads ran.
+ */
+const ROWS_PER_SHARE = 2048;
+const MAX_SHARES = 16;
+
+function shareRanges(rows: number): [number, number][] {
+  return ranges(rows, Math.min(MAX_SHARES, Math.max(1, Math.floor(rows / ROWS_PER_SHARE))));
+}
+
+/** The constants of the SIMD sigmoid (wasm/kernels.ts, sigmoid4), in its order, each as four lanes. */
+const SIGMOID_CONSTS = (() => {
+  const table = new Float32Array(13 * 4);
+  const values = [-87, 87, Math.LOG2E, 12582912, 0.693359375, -2.1219444e-4, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1];
+  values.forEach((v, i) => table.fill(v, 4 * i, 4 * i + 4));
+  new Int32Array(table.buffer, 48 * 4, 4).fill(127 - 0x4b400000);
+  return table;
+})();
+
+/** A tensor holding SIGMOID_CONSTS (the caller disposes it) and the 16-byte-aligned address of the table in it. */
+function sigmoidConsts(backend: WasmBackend): { info: TensorInfo; at: number } {
+  const info = backend.makeOutput([SIGMOID_CONSTS.length + 4], "float32");
+  const at = 16 * Math.ceil(byteOffset(backend, info) / 16);
+  heapF32(backend).set(SIGMOID_CONSTS, at / 4);
+  return { info, at };
 }
 
 function layerNorm({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo[] {
   const backend = asWasmBackend(anyBackend);
-  const simd = simdKernels(backend);
   const at = (t: TensorInfo) => byteOffset(backend, t);
   const { x, gamma, beta } = inputs as Record<string, TensorInfo>;
   const { epsilon, silu } = attrs as unknown as LayerNormAttrs;
   const c = x.shape[x.shape.length - 1];
-  const n = sizeOf(x.shape);
-  const rows = n / c;
+  const rows = sizeOf(x.shape) / c;
   const y = backend.makeOutput(x.shape, "float32");
   const mean = backend.makeOutput([rows], "float32");
   const rstd = backend.makeOutput([rows], "float32");
-  simd.layerNormStats(at(x), at(mean), at(rstd), rows, c, epsilon);
-  simd.layerNormAffine(at(x), at(y), at(gamma), at(beta), at(mean), at(rstd), rows, c);
-  if (silu) {
-    const s = sigmoidOf(backend, y);
-    simd.mulInPlace(at(y), at(s), n);
-    disposeAll(backend, s);
-  }
+  const consts = sigmoidConsts(backend);
+  const shares = shareRanges(rows).map(([r0, r1]) => [at(x), at(y), at(gamma), at(beta), at(mean), at(rstd), r0, r1, c, epsilon, silu ? 1 : 0, consts.at]);
+  runShares(backend, "layerNormForward", shares);
+  disposeAll(backend, consts.info);
   return [y, mean, rstd];
 }
 
 function layerNormGrad({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo[] {
   const backend = asWasmBackend(anyBackend);
-  const simd = simdKernels(backend);
   const at = (t: TensorInfo) => byteOffset(backend, t);
   const { dy, x, gamma, beta, mean, rstd } = inputs as Record<string, TensorInfo>;
   const { silu } = attrs as unknown as LayerNormAttrs;
   const c = x.shape[x.shape.length - 1];
-  const n = sizeOf(x.shape);
-  const rows = n / c;
+  const rows = sizeOf(x.shape) / c;
   const dx = backend.makeOutput(x.shape, "float32");
   const dgamma = backend.makeOutput([c], "float32");
   const dbeta = backend.makeOutput([c], "float32");
-  // dz: dy itself, or for silu dy·σ(z)·(1 + z·(1 − σ(z))) written into dx's memory.
-  let dz = dy;
-  if (silu) {
-    const z = backend.makeOutput(x.shape, "float32");
-    simd.layerNormAffine(at(x), at(z), at(gamma), at(beta), at(mean), at(rstd), rows, c);
-    const s = sigmoidOf(backend, z);
-    simd.siluGrad(at(dy), at(z), at(s), at(dx), n);
-    disposeAll(backend, z, s);
-    dz = dx;
+  const parts = shareRanges(rows);
+  // Per share: 2c float64 sums (dγ, dβ), then 2c float32 block sums (each c rounded up to fours).
+  const cPad = 4 * Math.ceil(c / 4);
+  const perShare = 4 * c + 2 * cPad;
+  const consts = sigmoidConsts(backend);
+  const scratch = backend.makeOutput([parts.length * perShare + 4], "float32");
+  const base = 16 * Math.ceil(at(scratch) / 16);
+  new Uint8Array(backend.wasm.HEAPU8.buffer, base, 4 * parts.length * perShare).fill(0);
+  const shares = parts.map(([r0, r1], i) => {
+    const acc = base + 4 * perShare * i;
+    return [at(dy), at(x), at(gamma), at(beta), at(mean), at(rstd), at(dx), acc, acc + 16 * c, r0, r1, c, silu ? 1 : 0, consts.at];
+  });
+  runShares(backend, "layerNormBackward", shares);
+  const heap = heapF32(backend);
+  const sums = new Float64Array(backend.wasm.HEAPU8.buffer, base, (parts.length * perShare) / 2);
+  const g = floatOffset(backend, dgamma);
+  const b = floatOffset(backend, dbeta);
+  for (let i = 0; i < c; i++) {
+    let sg = 0;
+    let sb = 0;
+    for (let p = 0; p < parts.length; p++) {
+      sg += sums[(p * perShare) / 2 + i];
+      sb += sums[(p * perShare) / 2 + c + i];
+    }
+    heap[g + i] = sg;
+    heap[b + i] = sb;
   }
-  const acc = backend.makeOutput([4 * c], "float32"); // dγ and dβ as 2c float64 sums
-  simd.layerNormGrad(at(dz), at(x), at(gamma), at(mean), at(rstd), at(dx), at(dgamma), at(dbeta), rows, c, at(acc));
-  disposeAll(backend, acc);
+  disposeAll(backend, scratch, consts.info);
   return [dx, dgamma, dbeta];
 }
 

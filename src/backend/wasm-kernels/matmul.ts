@@ -86,7 +86,7 @@ const PARALLEL_MACS = 1 << 24;
  * XNNPACK packs its right-hand side on every call, and in training that side (the weights, or
  * an activation in a gradient) is new every call.
  */
-function simdMatMul(
+export function simdMatMul(
   backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean,
   bias: TensorInfo | undefined, relu: boolean,
 ): TensorInfo | null {
@@ -115,7 +115,7 @@ function simdMatMul(
         shares.push([
           aAt + (batchA === 1 ? 0 : 4 * i * m * k), transposeA ? 1 : k, transposeA ? m : 1,
           bAt + (batchB === 1 ? 0 : 4 * i * k * n), outAt + 4 * i * m * n, bias ? byteOffset(backend, bias) : 0,
-          n, k, m0, m1, relu ? 1 : 0,
+          n, k, m0, m1, relu ? 1 : 0, 0,
         ]);
       }
     }

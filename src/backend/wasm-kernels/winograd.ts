@@ -1,0 +1,143 @@
+/**
+ * 3×3 stride-1 convolutions by Winograd's F(2×2, 3×3) (wasm/kernels.ts, winogradConv and
+ * winogradFilterGrad): 16 multiplies for each 2×2 block of outputs and pair of channels where a
+ * direct conv needs 36. A U-Net's convs are nearly all of this kind, in all three passes:
+ *
+ *   forward          y  = conv(x, g) (+ bias, relu)          winogradConv with U = G g Gᵀ
+ *   input gradient   dx = conv(dy, g turned half a turn)      winogradConv with U turned
+ *   filter gradient  dg = Gᵀ (Σ_tiles V ⊙ A dy Aᵀ) G          winogradFilterGrad, then …Out
+ *
+ * Results differ from a direct conv's by rounding only (the transforms' coefficients are 0, ±1
+ * and ½); test/kernels.test.ts compares all three with the cpu backend.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { WasmBackend, disposeAll } from "./heap";
+import { byteOffset, ranges, runShares, simdKernels } from "../simd";
+import { wasmThreads } from "../threads";
+
+type TensorInfo = tf.TensorInfo;
+
+/** Tiles a share transforms at a time: their V and M (or Z) fill about this much of a core's 512 KB L2. */
+const TILE_BLOCK_BYTES = 192 * 1024;
+
+/** Tiles per block for `positions` Winograd positions of ci + co channels (a multiple of 4, at least 8). */
+function tileBlock(positions: number, channels: number): number {
+  return Math.max(8, 4 * Math.floor(TILE_BLOCK_BYTES / (16 * positions * channels)));
+}
+
+/** Whether a conv is one Winograd F(2×2, 3×3) runs: 3×3 taps, stride 1, no dilation. */
+export function winogradFits(c: tf.backend_util.Conv2DInfo): boolean {
+  return (
+    c.filterHeight === 3 && c.filterWidth === 3 &&
+    c.strideHeight === 1 && c.strideWidth === 1 &&
+    c.dilationHeight === 1 && c.dilationWidth === 1
+  );
+}
+
+/** The scratch for `count` shares of `floats` floats each (16-byte multiples), as one tensor. */
+function scratchFor(backend: WasmBackend, count: number, floats: number): { info: TensorInfo; at(i: number): number } {
+  const each = 4 * Math.ceil(floats / 4);
+  const info = backend.makeOutput([count * each + 4], "float32");
+  const base = 16 * Math.ceil(byteOffset(backend, info) / 16);
+  return { info, at: (i) => base + 4 * each * i };
+}
+
+/**
+ * The output tile: F(4×4, 3×3) multiplies least but its 6×6 transforms cost more and a 14×14
+ * image wastes a fifth of its 4×4 tiles; F(2×2, 3×3) where that is faster (see chooseTile).
+ */
+type Tile = 2 | 4;
+
+function chooseTile(outH: number, outW: number): Tile {
+  return outH % 4 === 0 && outW % 4 === 0 ? 4 : 2;
+}
+
+/**
+ * out[b, oh, ow, o] = bias[o] + Σ x[b, oh − top + kh, ow − left + kw, i] · g[kh, kw, i, o] (then
+ * relu), with U = G g Gᵀ ([16 or 36, ci, co], filterTransform) already made. x is
+ * [batch, H, W, ci]; ci a multiple of 4, co of 8. Tiles of the output are shared between threads
+ * (each owns its outputs).
+ */
+function winogradConv(
+  backend: WasmBackend, x: TensorInfo, u: TensorInfo, bias: TensorInfo | null,
+  outH: number, outW: number, co: number, top: number, left: number, relu: boolean, m: Tile,
+): TensorInfo {
+  const [batch, H, W, ci] = x.shape;
+  const y = backend.makeOutput([batch, outH, outW, co], "float32");
+  const tiles = batch * Math.ceil(outH / m) * Math.ceil(outW / m);
+  if (tiles === 0) return y;
+  const positions = (m + 2) ** 2;
+  const tb = tileBlock(positions, ci + co);
+  const parts = ranges(tiles, 4 * wasmThreads(), tb);
+  // F(4×4) also keeps 36 pointers and 36 vectors (see winograd4Conv).
+  const scratch = scratchFor(backend, parts.length, ci + 4 + (m === 4 ? 72 + 144 : 0) + positions * tb * (ci + co));
+  const shares = parts.map(([t0, t1], i) => [
+    byteOffset(backend, x), byteOffset(backend, u), bias ? byteOffset(backend, bias) : 0, byteOffset(backend, y), scratch.at(i),
+    H, W, ci, outH, outW, co, top, left, t0, t1, tb, relu ? 1 : 0,
+  ]);
+  runShares(backend, m === 4 ? "winograd4Conv" : "winogradConv", shares);
+  disposeAll(backend, scratch.info);
+  return y;
+}
+
+/** U = G g Gᵀ for a filter [3, 3, ci, co]: [(m + 2)², ci, co], or turned (see winogradFilter) [(m + 2)², co, ci]. */
+function filterTransform(backend: WasmBackend, filter: TensorInfo, turn: boolean, m: Tile): TensorInfo {
+  const [, , ci, co] = filter.shape;
+  const positions = (m + 2) ** 2;
+  const u = backend.makeOutput(turn ? [positions, co, ci] : [positions, ci, co], "float32");
+  const simd = simdKernels(backend);
+  if (m === 2) {
+    simd.winogradFilter(byteOffset(backend, filter), byteOffset(backend, u), ci, co, turn ? 1 : 0);
+    return u;
+  }
+  const tmp = backend.makeOutput([18], "float32");
+  simd.winograd4Filter(byteOffset(backend, filter), byteOffset(backend, u), ci, co, turn ? 1 : 0, byteOffset(backend, tmp));
+  disposeAll(backend, tmp);
+  return u;
+}
+
+/** The forward conv of x by a 3×3 filter [3, 3, ci, co] (ci a multiple of 4, co of 8). */
+export function convByWinograd(
+  backend: WasmBackend, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | null,
+  c: tf.backend_util.Conv2DInfo, relu: boolean,
+): TensorInfo {
+  const m = chooseTile(c.outHeight, c.outWidth);
+  const u = filterTransform(backend, filter, false, m);
+  const y = winogradConv(backend, x, u, bias, c.outHeight, c.outWidth, c.outChannels, c.padInfo.top, c.padInfo.left, relu, m);
+  disposeAll(backend, u);
+  return y;
+}
+
+/**
+ * dx of a 3×3 stride-1 conv: dy convolved with the filter turned half a turn (channel axes
+ * swapped), which reads dy from 2 − top rows and 2 − left columns before each output. Needs co
+ * (dy's channels) a multiple of 4 and ci of 8.
+ */
+export function inputGradientByWinograd(backend: WasmBackend, dy: TensorInfo, filter: TensorInfo, c: tf.backend_util.Conv2DInfo): TensorInfo {
+  const m = chooseTile(c.inHeight, c.inWidth);
+  const u = filterTransform(backend, filter, true, m);
+  const dx = winogradConv(backend, dy, u, null, c.inHeight, c.inWidth, c.inChannels, 2 - c.padInfo.top, 2 - c.padInfo.left, false, m);
+  disposeAll(backend, u);
+  return dx;
+}
+
+/**
+ * dg of a 3×3 stride-1 conv: each of the four rows of Winograd positions is a share (it reads
+ * all of x and dy and owns its 4 positions of dU), then dg = Gᵀ dU G. Needs ci a multiple of 4
+ * and co of 8.
+ */
+export function filterGradientByWinograd(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, c: tf.backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: batch, inHeight: H, inWidth: W, inChannels: ci, outHeight: OH, outWidth: OW, outChannels: co } = c;
+  const du = backend.makeOutput([16, ci, co], "float32");
+  const tb = tileBlock(4, ci + co);
+  const scratch = scratchFor(backend, 4, Math.max(ci, co) + 4 + 4 * tb * (ci + co));
+  const shares = [0, 1, 2, 3].map((r) => [
+    byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, du), scratch.at(r),
+    batch, H, W, ci, OH, OW, co, c.padInfo.top, c.padInfo.left, r, tb,
+  ]);
+  runShares(backend, "winogradFilterGrad", shares);
+  const dg = backend.makeOutput([3, 3, ci, co], "float32");
+  simdKernels(backend).winogradFilterGradOut(byteOffset(backend, du), byteOffset(backend, dg), ci, co);
+  disposeAll(backend, du, scratch.info);
+  return dg;
+}
