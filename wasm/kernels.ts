@@ -544,14 +544,14 @@ export function matmul(
 }
 
 /**
- * Rows `r0` to `r1 − 1` of V = Bᵀ d B (r = 0…3; each row is 4 positions) for tiles t0 … t0 + n − 1
+ * V = Bᵀ d B for tiles t0 … t0 + n − 1
  * of x [batch, H, W, c], where tile t is image t / (th·tw), outputs from row 2·(t / tw mod th) and
  * column 2·(t mod tw), reading from `top` rows and `left` columns before them. V is laid out
  * [16][tb][c]: position p = 4r + s of local tile j at v + ((p·tb + j)·c)·4.
  */
 function winogradInput(
   x: usize, v: usize, zeros: usize, H: u32, W: u32, c: u32, th: u32, tw: u32, top: i32, left: i32,
-  t0: u32, n: u32, tb: u32, r0: u32, r1: u32,
+  t0: u32, n: u32, tb: u32,
 ): void {
   const cB = (<usize>c) << 2;
   const pos = (<usize>tb) * cB; // from one position to the next in V
@@ -577,10 +577,10 @@ function winogradInput(
       const g0 = v128.load(p30 + k), g1 = v128.load(p31 + k), g2 = v128.load(p32 + k), g3 = v128.load(p33 + k);
       const o = out + k;
       // Bᵀ down the columns gives rows (a − e, b + e, e − b, b − g); Bᵀ along each row of those.
-      if (r0 == 0) bt4(f32x4.sub(a0, e0), f32x4.sub(a1, e1), f32x4.sub(a2, e2), f32x4.sub(a3, e3), o, pos);
-      if (r0 <= 1 && r1 > 1) bt4(f32x4.add(b0, e0), f32x4.add(b1, e1), f32x4.add(b2, e2), f32x4.add(b3, e3), o + 4 * pos, pos);
-      if (r0 <= 2 && r1 > 2) bt4(f32x4.sub(e0, b0), f32x4.sub(e1, b1), f32x4.sub(e2, b2), f32x4.sub(e3, b3), o + 8 * pos, pos);
-      if (r1 > 3) bt4(f32x4.sub(b0, g0), f32x4.sub(b1, g1), f32x4.sub(b2, g2), f32x4.sub(b3, g3), o + 12 * pos, pos);
+      bt4(f32x4.sub(a0, e0), f32x4.sub(a1, e1), f32x4.sub(a2, e2), f32x4.sub(a3, e3), o, pos);
+      bt4(f32x4.add(b0, e0), f32x4.add(b1, e1), f32x4.add(b2, e2), f32x4.add(b3, e3), o + 4 * pos, pos);
+      bt4(f32x4.sub(e0, b0), f32x4.sub(e1, b1), f32x4.sub(e2, b2), f32x4.sub(e3, b3), o + 8 * pos, pos);
+      bt4(f32x4.sub(b0, g0), f32x4.sub(b1, g1), f32x4.sub(b2, g2), f32x4.sub(b3, g3), o + 12 * pos, pos);
     }
   }
 }
@@ -615,7 +615,7 @@ export function winogradConv(
   const ZERO = f32x4.splat(0);
   for (let first = t0; first < t1; first += tb) {
     const n = first + tb < t1 ? tb : t1 - first;
-    winogradInput(x, v, scratch, H, W, ci, th, tw, top, left, first, n, tb, 0, 4);
+    winogradInput(x, v, scratch, H, W, ci, th, tw, top, left, first, n, tb);
     for (let p: usize = 0; p < 16; p++) {
       matmul(v + p * 4 * (<usize>tb) * (<usize>ci), ci, 1, u + p * (<usize>ci) * coB, m + p * pos, 0, co, ci, 0, n, false, false);
     }
@@ -643,8 +643,8 @@ export function winogradConv(
         let r10 = f32x4.add(f32x4.add(f32x4.add(w0, w1), w2), bo);
         let r11 = f32x4.add(f32x4.sub(f32x4.sub(w1, w2), w3), bo);
         if (relu) {
-          r00 = f32x4.max(r00, ZERO); r01 = f32x4.max(r01, ZERO);
-          r10 = f32x4.max(r10, ZERO); r11 = f32x4.max(r11, ZERO);
+          r00 = f32x4.pmax(r00, ZERO); r01 = f32x4.pmax(r01, ZERO);
+          r10 = f32x4.pmax(r10, ZERO); r11 = f32x4.pmax(r11, ZERO);
         }
         v128.store(y00 + o, r00);
         if (right) v128.store(y00 + coB + o, r01);
@@ -711,23 +711,37 @@ export function winogradFilterGrad(
   const tiles = batch * th * tw;
   const v = winogradZeros(scratch, ci > co ? ci : co);
   const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
-  // V's row r as written by winogradInput lands at positions 4r…4r + 3 of a 16-position block;
-  // this share only keeps that row, so V here starts 4r positions early.
-  const vRow = v - 4 * (<usize>r) * (<usize>tb) * ciB;
   const z = v + 4 * (<usize>tb) * ciB;
   const zPos = (<usize>tb) * coB;
   const dU = du + 4 * (<usize>r) * (<usize>ci) * coB;
   memory.fill(dU, 0, 4 * (<usize>ci) * coB);
   for (let first: u32 = 0; first < tiles; first += tb) {
     const n = first + tb < tiles ? tb : tiles - first;
-    winogradInput(x, vRow, scratch, H, W, ci, th, tw, top, left, first, n, tb, r, r + 1);
     for (let j: u32 = 0; j < n; j++) {
       const t = first + j;
       const b = t / (th * tw);
       const oh = <i32>(2 * ((t / tw) % th)), ow = <i32>(2 * (t % tw));
+      // Row r of Bᵀ d reads two rows of the patch: (0, 2), (1, 2), (1, 2) or (1, 3), as a − b, a + b, b − a, a − b.
+      const row = oh - top, col = ow - left;
+      const ra = row + (r == 0 ? 0 : 1), rb = row + (r == 0 ? 2 : r == 3 ? 3 : 2);
+      const a0 = pixel(x, scratch, b, ra, col, H, W, ciB), a1 = pixel(x, scratch, b, ra, col + 1, H, W, ciB);
+      const a2 = pixel(x, scratch, b, ra, col + 2, H, W, ciB), a3 = pixel(x, scratch, b, ra, col + 3, H, W, ciB);
+      const b0 = pixel(x, scratch, b, rb, col, H, W, ciB), b1 = pixel(x, scratch, b, rb, col + 1, H, W, ciB);
+      const b2 = pixel(x, scratch, b, rb, col + 2, H, W, ciB), b3 = pixel(x, scratch, b, rb, col + 3, H, W, ciB);
+      const vOut = v + (<usize>j) * ciB;
+      const vPos = (<usize>tb) * ciB;
+      for (let k: usize = 0; k < ciB; k += 16) {
+        const x0 = v128.load(a0 + k), x1 = v128.load(a1 + k), x2 = v128.load(a2 + k), x3 = v128.load(a3 + k);
+        const y0 = v128.load(b0 + k), y1 = v128.load(b1 + k), y2 = v128.load(b2 + k), y3 = v128.load(b3 + k);
+        if (r == 1) bt4(f32x4.add(x0, y0), f32x4.add(x1, y1), f32x4.add(x2, y2), f32x4.add(x3, y3), vOut + k, vPos);
+        else if (r == 2) bt4(f32x4.sub(y0, x0), f32x4.sub(y1, x1), f32x4.sub(y2, x2), f32x4.sub(y3, x3), vOut + k, vPos);
+        else bt4(f32x4.sub(x0, y0), f32x4.sub(x1, y1), f32x4.sub(x2, y2), f32x4.sub(x3, y3), vOut + k, vPos);
+      }
       // Row r of A: dy row 0 (r = 0), rows 0 + 1, rows 0 − 1, or −row 1 (r = 3).
-      const q00 = pixel(dy, scratch, b, oh, ow, OH, OW, coB), q01 = pixel(dy, scratch, b, oh, ow + 1, OH, OW, coB);
-      const q10 = pixel(dy, scratch, b, oh + 1, ow, OH, OW, coB), q11 = pixel(dy, scratch, b, oh + 1, ow + 1, OH, OW, coB);
+      const q00 = r == 3 ? scratch : pixel(dy, scratch, b, oh, ow, OH, OW, coB);
+      const q01 = r == 3 ? scratch : pixel(dy, scratch, b, oh, ow + 1, OH, OW, coB);
+      const q10 = r == 0 ? scratch : pixel(dy, scratch, b, oh + 1, ow, OH, OW, coB);
+      const q11 = r == 0 ? scratch : pixel(dy, scratch, b, oh + 1, ow + 1, OH, OW, coB);
       const out = z + (<usize>j) * coB;
       for (let o: usize = 0; o < coB; o += 16) {
         const y00 = v128.load(q00 + o), y01 = v128.load(q01 + o);
@@ -821,10 +835,26 @@ function winograd4Input(
     const b = t / (th * tw);
     const row = <i32>(4 * ((t / tw) % th)) - top;
     const col = <i32>(4 * (t % tw)) - left;
+    const out = v + (<usize>j) * cB;
+    if (row >= 0 && col >= 0 && row + 6 <= <i32>H && col + 6 <= <i32>W) {
+      // Inside the image: the patch's rows are rowB apart, no table.
+      const base = x + ((<usize>b * <usize>H + <usize>row) * <usize>W + <usize>col) * cB;
+      const rowB = (<usize>W) * cB;
+      for (let k: usize = 0; k < cB; k += 16) {
+        for (let s: usize = 0; s < 6; s++) {
+          const p = base + s * cB + k;
+          bt6(v128.load(p), v128.load(p + rowB), v128.load(p + 2 * rowB), v128.load(p + 3 * rowB), v128.load(p + 4 * rowB), v128.load(p + 5 * rowB), tmp + s * 16, 96);
+        }
+        for (let r: usize = 0; r < 6; r++) {
+          const q = tmp + r * 96;
+          bt6(v128.load(q), v128.load(q + 16), v128.load(q + 32), v128.load(q + 48), v128.load(q + 64), v128.load(q + 80), out + 6 * r * pos + k, pos);
+        }
+      }
+      continue;
+    }
     for (let r: i32 = 0; r < 6; r++) {
       for (let s: i32 = 0; s < 6; s++) store<usize>(table + <usize>(r * 6 + s) * sizeof<usize>(), pixel(x, zeros, b, row + r, col + s, H, W, cB));
     }
-    const out = v + (<usize>j) * cB;
     for (let k: usize = 0; k < cB; k += 16) {
       for (let s: usize = 0; s < 6; s++) {
         const p = table + s * sizeof<usize>();
@@ -901,7 +931,7 @@ export function winograd4Conv(
           const yRow = y0 + (<usize>i * <usize>OW) * coB + o;
           for (let k: u32 = 0; k < cols; k++) {
             let r = f32x4.add(v128.load(line + <usize>k * 16), bo);
-            if (relu) r = f32x4.max(r, ZERO);
+            if (relu) r = f32x4.pmax(r, ZERO);
             v128.store(yRow + <usize>k * coB, r);
           }
         }
