@@ -11,14 +11,15 @@
  *
  * For each, LatentLab on every available backend and — when Debian's python3-torch is importable
  * by /usr/bin/python3 — the identical model in PyTorch with 1 and 2 threads (parameter counts
- * checked equal), alternating rounds, medians. Prints ms/step, steps/s, achieved GFLOP/s
+ * checked equal), alternating rounds, medians of steps after a warm-up (at least 2 steps and
+ * WARMUP_SECONDS, both sides). Prints ms/step, steps/s, achieved GFLOP/s
  * (analytic FLOPs, below), peak memory, and the ratio to PyTorch's best thread count. Then the
  * kernel's time to a first result and the live dashboard's overhead. Prints, never asserts.
  *
  * The wasm backend runs on its default threads (one per core, up to 4); a row for one wasm thread
  * comes from a child process (the thread count is fixed when the backend starts).
  *
- *   npm run bench -- performance     (ROUNDS=3 REPS=5; BENCH_CPU=1 adds the cpu backend;
+ *   npm run bench -- performance     (ROUNDS=3 REPS=5 WARMUP_SECONDS=3; BENCH_CPU=1 adds the cpu backend;
  *                                     WORKLOADS=vae,dcgan picks workloads)
  */
 import * as lab from "latentlab";
@@ -30,6 +31,13 @@ import * as path from "node:path";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const REPS = Number(process.env.REPS ?? 5);
+/**
+ * Warm-up before timing, on both sides: at least 2 steps and this many seconds. A fresh
+ * LatentLab process runs its first ~20 VAE steps 30–60% slower than later ones (V8 compiles
+ * JavaScript and wasm in tiers, in the background), so 2 steps alone timed the start-up, not
+ * training. PyTorch, in a fresh process each round, gets the same rule.
+ */
+const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 3);
 const PYTHON = process.env.LATENTLAB_PYTHON ?? "/usr/bin/python3";
 const ROOT = path.resolve(__dirname, "..", "..");
 const B = 128;
@@ -118,8 +126,8 @@ function torchAvailable(): string | null {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
-function torchRun(workload: string, threads: number, reps: number, warmup: number): { params: number; times: number[]; maxrss: number } {
-  const spec = { workload, threads, reps, warmup, batch: BATCH[workload], n: 16 };
+function torchRun(workload: string, threads: number, reps: number): { params: number; times: number[]; maxrss: number } {
+  const spec = { workload, threads, reps, warmup: 2, warmup_seconds: WARMUP_SECONDS, batch: BATCH[workload], n: 16 };
   const r = spawnSync(PYTHON, ["-c", `import resource, runpy, sys; sys.argv = ["workloads.py", ${JSON.stringify(JSON.stringify(spec))}]; runpy.run_path(${JSON.stringify(path.join(ROOT, "bench", "peers", "workloads.py"))}, run_name="__main__"); print("MAXRSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)`], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`PyTorch ${workload} failed:\n${r.stderr}`);
   const lines = r.stdout.trim().split("\n");
@@ -137,8 +145,10 @@ async function measure(w: Workload, backend: string, torch: string | null): Prom
   let peerParams = 0;
   let peerRss = 0;
   const reps = backend === "cpu" ? 1 : REPS;
-  for (let i = 0; i < 2; i++) await model.step(); // warm-up (wasm tiers up, operators are built)
+  const warm = performance.now();
+  for (let i = 0; i < 2 || (backend !== "cpu" && performance.now() - warm < 1000 * WARMUP_SECONDS); i++) await model.step();
   for (let round = 0; round < (backend === "cpu" ? 1 : ROUNDS); round++) {
+    if (round > 0) await model.step(); // untimed: the PyTorch runs between rounds left the caches cold
     for (let i = 0; i < reps; i++) {
       const t0 = performance.now();
       await model.step();
@@ -146,7 +156,7 @@ async function measure(w: Workload, backend: string, torch: string | null): Prom
     }
     if (torch && backend === "wasm") {
       for (const threads of [1, 2]) {
-        const r = torchRun(w.name, threads, reps, round === 0 ? 2 : 1);
+        const r = torchRun(w.name, threads, reps);
         peers[threads].push(...r.times);
         peerParams = r.params;
         peerRss = Math.max(peerRss, r.maxrss);

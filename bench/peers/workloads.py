@@ -1,7 +1,7 @@
 """PyTorch peers of LatentLab's three reference workloads (bench/performance.ts), layer for layer.
 
 Usage: python3 workloads.py '{"workload": "vae" | "dcgan" | "ddpm" | "ddpm-sample", "threads": 1,
-                              "reps": 10, "warmup": 3, "batch": 128}'
+                              "reps": 10, "warmup": 3, "warmup_seconds": 3, "batch": 128}'
 Prints one JSON line: the parameter count, the median and all times in ms.
 """
 import json
@@ -195,8 +195,12 @@ elif w in ("ddpm", "ddpm-sample"):
 else:
     raise SystemExit(f"unknown workload {w}")
 
-for _ in range(spec.get("warmup", 3)):
+# Warm-up: at least `warmup` steps and `warmup_seconds` seconds (the same rule as LatentLab's side).
+warm_start = time.perf_counter()
+warm_steps = 0
+while warm_steps < spec.get("warmup", 3) or time.perf_counter() - warm_start < spec.get("warmup_seconds", 0):
     step()
+    warm_steps += 1
 times = []
 for _ in range(spec.get("reps", 10)):
     t0 = time.perf_counter()
