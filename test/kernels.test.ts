@@ -100,7 +100,7 @@ describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gra
   // too where ci is in eights. Forward and input gradient take F(4×4, 3×3) where the image is in
   // fours (8×12, 10×6 valid → 8×4, 4×4 padded by 3 → 8×8, 28×28), else F(2×2, 3×3). Odd sizes
   // (tiles past the edge), "valid" and explicit uneven pads, padding wider than the filter,
-  // one-pixel images, and batches of many tile blocks and shares.
+  // one-pixel images, batches of many tile blocks and shares, and output channels not in eights.
   const cases: [number[], number, "same" | "valid" | number | [[number, number], [number, number], [number, number], [number, number]]][] = [
     [[2, 6, 6, 8], 8, "same"],
     [[2, 8, 12, 8], 16, "same"],
@@ -114,6 +114,9 @@ describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gra
     [[9, 14, 14, 16], 24, "same"],
     [[3, 28, 28, 32], 32, "same"],
     [[2, 14, 14, 128], 64, "same"],
+    // Output channels not in eights (an output image's): the filter gradient pads dy with zero channels.
+    [[2, 9, 7, 8], 1, "same"],
+    [[2, 6, 6, 4], 3, "valid"],
   ];
   for (const [x, co, pad] of cases) {
     const w = [3, 3, x[3], co];

@@ -982,7 +982,21 @@ export function zero(p: usize, bytes: usize): void {
   memory.fill(p, 0, bytes);
 }
 
-/** Copies `rows` runs of `bytes` bytes from src to dst, each side advancing by its own stride. */
+/**
+ * Copies `rows` runs of `bytes` bytes from src to dst, each side advancing by
+ * its own stride. Short runs are copied in place: V8's memory.copy costs ~0.1 µs a call, which
+ * for one float a row (a 1-channel image's pixels) was 10 ms per 100 k rows.
+ */
 export function copyRows(src: usize, srcStride: usize, dst: usize, dstStride: usize, rows: u32, bytes: usize): void {
-  for (let r: u32 = 0; r < rows; r++, src += srcStride, dst += dstStride) memory.copy(dst, src, bytes);
+  if (bytes >= 256) {
+    for (let r: u32 = 0; r < rows; r++, src += srcStride, dst += dstStride) memory.copy(dst, src, bytes);
+    return;
+  }
+  const whole = bytes & ~(<usize>15);
+  for (let r: u32 = 0; r < rows; r++, src += srcStride, dst += dstStride) {
+    let i: usize = 0;
+    for (; i < whole; i += 16) v128.store(dst + i, v128.load(src + i));
+    for (; i + 4 <= bytes; i += 4) store<u32>(dst + i, load<u32>(src + i));
+    for (; i < bytes; i++) store<u8>(dst + i, load<u8>(src + i));
+  }
 }

@@ -255,7 +255,7 @@ function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters
   const a = attrs as unknown as ConvAttrs;
   const filterShape = a.filterShape as [number, number, number, number];
   const c = convInfo(x.shape, filterShape, a, "Conv2DBackpropFilter");
-  if (winogradFits(c) && c.inChannels % 4 === 0 && c.outChannels % 8 === 0) {
+  if (winogradFits(c) && c.inChannels % 4 === 0) {
     return filterGradientByWinograd(backend, x, dy, c);
   }
   if (pointwise(c) && x.dtype === "float32") {
