@@ -696,70 +696,74 @@ export function winogradFilter(g: usize, u: usize, ci: u32, co: u32, turn: bool)
 }
 
 /**
- * Row r (positions 4r … 4r + 3) of the filter gradient in Winograd form,
+ * Rows r0 … r1 − 1 (positions 4r … 4r + 3 each) of the filter gradient in Winograd form,
  * dU_p[i, o] = Σ_tiles V_p[tile, i] · Z_p[tile, o] with Z = A dy Aᵀ (dy's 2×2 outputs of the
  * tile, zero past its edge), over every tile of the batch: a thread's share. dU is [16][ci][co];
- * its rows of r are overwritten. Needs ci a multiple of 4 and co of 8. `scratch` holds
- * max(ci, co) zeros, then V's and Z's row r for `tb` tiles (a multiple of 4) at a time.
+ * its rows r0 … r1 − 1 are overwritten. Needs ci a multiple of 4 and co of 8. `scratch` holds
+ * max(ci, co) zeros, then V's and Z's rows for `tb` tiles (a multiple of 4) at a time. Each
+ * share reads all of x and dy from memory, so fewer shares (two rows each) read less.
  */
 export function winogradFilterGrad(
   x: usize, dy: usize, du: usize, scratch: usize,
   batch: u32, H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32, top: i32, left: i32,
-  r: u32, tb: u32,
+  r0: u32, r1: u32, tb: u32,
 ): void {
   const th = (OH + 1) >> 1, tw = (OW + 1) >> 1;
   const tiles = batch * th * tw;
   const v = winogradZeros(scratch, ci > co ? ci : co);
   const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
-  const z = v + 4 * (<usize>tb) * ciB;
-  const zPos = (<usize>tb) * coB;
-  const dU = du + 4 * (<usize>r) * (<usize>ci) * coB;
-  memory.fill(dU, 0, 4 * (<usize>ci) * coB);
+  const vPos = (<usize>tb) * ciB, zPos = (<usize>tb) * coB;
+  const z = v + 4 * (<usize>(r1 - r0)) * vPos;
+  const dU = du + 4 * (<usize>r0) * (<usize>ci) * coB;
+  memory.fill(dU, 0, 4 * (<usize>(r1 - r0)) * (<usize>ci) * coB);
   for (let first: u32 = 0; first < tiles; first += tb) {
     const n = first + tb < tiles ? tb : tiles - first;
     for (let j: u32 = 0; j < n; j++) {
       const t = first + j;
       const b = t / (th * tw);
       const oh = <i32>(2 * ((t / tw) % th)), ow = <i32>(2 * (t % tw));
-      // Row r of Bᵀ d reads two rows of the patch: (0, 2), (1, 2), (1, 2) or (1, 3), as a − b, a + b, b − a, a − b.
       const row = oh - top, col = ow - left;
-      const ra = row + (r == 0 ? 0 : 1), rb = row + (r == 0 ? 2 : r == 3 ? 3 : 2);
-      const a0 = pixel(x, scratch, b, ra, col, H, W, ciB), a1 = pixel(x, scratch, b, ra, col + 1, H, W, ciB);
-      const a2 = pixel(x, scratch, b, ra, col + 2, H, W, ciB), a3 = pixel(x, scratch, b, ra, col + 3, H, W, ciB);
-      const b0 = pixel(x, scratch, b, rb, col, H, W, ciB), b1 = pixel(x, scratch, b, rb, col + 1, H, W, ciB);
-      const b2 = pixel(x, scratch, b, rb, col + 2, H, W, ciB), b3 = pixel(x, scratch, b, rb, col + 3, H, W, ciB);
-      const vOut = v + (<usize>j) * ciB;
-      const vPos = (<usize>tb) * ciB;
-      for (let k: usize = 0; k < ciB; k += 16) {
-        const x0 = v128.load(a0 + k), x1 = v128.load(a1 + k), x2 = v128.load(a2 + k), x3 = v128.load(a3 + k);
-        const y0 = v128.load(b0 + k), y1 = v128.load(b1 + k), y2 = v128.load(b2 + k), y3 = v128.load(b3 + k);
-        if (r == 1) bt4(f32x4.add(x0, y0), f32x4.add(x1, y1), f32x4.add(x2, y2), f32x4.add(x3, y3), vOut + k, vPos);
-        else if (r == 2) bt4(f32x4.sub(y0, x0), f32x4.sub(y1, x1), f32x4.sub(y2, x2), f32x4.sub(y3, x3), vOut + k, vPos);
-        else bt4(f32x4.sub(x0, y0), f32x4.sub(x1, y1), f32x4.sub(x2, y2), f32x4.sub(x3, y3), vOut + k, vPos);
-      }
-      // Row r of A: dy row 0 (r = 0), rows 0 + 1, rows 0 − 1, or −row 1 (r = 3).
-      const q00 = r == 3 ? scratch : pixel(dy, scratch, b, oh, ow, OH, OW, coB);
-      const q01 = r == 3 ? scratch : pixel(dy, scratch, b, oh, ow + 1, OH, OW, coB);
-      const q10 = r == 0 ? scratch : pixel(dy, scratch, b, oh + 1, ow, OH, OW, coB);
-      const q11 = r == 0 ? scratch : pixel(dy, scratch, b, oh + 1, ow + 1, OH, OW, coB);
-      const out = z + (<usize>j) * coB;
-      for (let o: usize = 0; o < coB; o += 16) {
-        const y00 = v128.load(q00 + o), y01 = v128.load(q01 + o);
-        const y10 = v128.load(q10 + o), y11 = v128.load(q11 + o);
-        let w0 = y00, w1 = y01;
-        if (r == 1) { w0 = f32x4.add(y00, y10); w1 = f32x4.add(y01, y11); }
-        else if (r == 2) { w0 = f32x4.sub(y00, y10); w1 = f32x4.sub(y01, y11); }
-        else if (r == 3) { w0 = f32x4.neg(y10); w1 = f32x4.neg(y11); }
-        // A along the row: (w0, w0 + w1, w0 − w1, −w1).
-        v128.store(out + o, w0);
-        v128.store(out + zPos + o, f32x4.add(w0, w1));
-        v128.store(out + 2 * zPos + o, f32x4.sub(w0, w1));
-        v128.store(out + 3 * zPos + o, f32x4.neg(w1));
+      // The share's rows one after another: the second reads the tile's pixels from the cache.
+      for (let r = r0; r < r1; r++) {
+        const q = <usize>(r - r0);
+        // Row r of Bᵀ d reads two rows of the patch: (0, 2), (1, 2), (1, 2) or (1, 3), as a − b, a + b, b − a, a − b.
+        const ra = row + (r == 0 ? 0 : 1), rb = row + (r == 0 ? 2 : r == 3 ? 3 : 2);
+        const a0 = pixel(x, scratch, b, ra, col, H, W, ciB), a1 = pixel(x, scratch, b, ra, col + 1, H, W, ciB);
+        const a2 = pixel(x, scratch, b, ra, col + 2, H, W, ciB), a3 = pixel(x, scratch, b, ra, col + 3, H, W, ciB);
+        const b0 = pixel(x, scratch, b, rb, col, H, W, ciB), b1 = pixel(x, scratch, b, rb, col + 1, H, W, ciB);
+        const b2 = pixel(x, scratch, b, rb, col + 2, H, W, ciB), b3 = pixel(x, scratch, b, rb, col + 3, H, W, ciB);
+        const vOut = v + 4 * q * vPos + (<usize>j) * ciB;
+        for (let k: usize = 0; k < ciB; k += 16) {
+          const x0 = v128.load(a0 + k), x1 = v128.load(a1 + k), x2 = v128.load(a2 + k), x3 = v128.load(a3 + k);
+          const y0 = v128.load(b0 + k), y1 = v128.load(b1 + k), y2 = v128.load(b2 + k), y3 = v128.load(b3 + k);
+          if (r == 1) bt4(f32x4.add(x0, y0), f32x4.add(x1, y1), f32x4.add(x2, y2), f32x4.add(x3, y3), vOut + k, vPos);
+          else if (r == 2) bt4(f32x4.sub(y0, x0), f32x4.sub(y1, x1), f32x4.sub(y2, x2), f32x4.sub(y3, x3), vOut + k, vPos);
+          else bt4(f32x4.sub(x0, y0), f32x4.sub(x1, y1), f32x4.sub(x2, y2), f32x4.sub(x3, y3), vOut + k, vPos);
+        }
+        // Row r of A: dy row 0 (r = 0), rows 0 + 1, rows 0 − 1, or −row 1 (r = 3).
+        const q00 = r == 3 ? scratch : pixel(dy, scratch, b, oh, ow, OH, OW, coB);
+        const q01 = r == 3 ? scratch : pixel(dy, scratch, b, oh, ow + 1, OH, OW, coB);
+        const q10 = r == 0 ? scratch : pixel(dy, scratch, b, oh + 1, ow, OH, OW, coB);
+        const q11 = r == 0 ? scratch : pixel(dy, scratch, b, oh + 1, ow + 1, OH, OW, coB);
+        const out = z + 4 * q * zPos + (<usize>j) * coB;
+        for (let o: usize = 0; o < coB; o += 16) {
+          const y00 = v128.load(q00 + o), y01 = v128.load(q01 + o);
+          const y10 = v128.load(q10 + o), y11 = v128.load(q11 + o);
+          let w0 = y00, w1 = y01;
+          if (r == 1) { w0 = f32x4.add(y00, y10); w1 = f32x4.add(y01, y11); }
+          else if (r == 2) { w0 = f32x4.sub(y00, y10); w1 = f32x4.sub(y01, y11); }
+          else if (r == 3) { w0 = f32x4.neg(y10); w1 = f32x4.neg(y11); }
+          // A along the row: (w0, w0 + w1, w0 − w1, −w1).
+          v128.store(out + o, w0);
+          v128.store(out + zPos + o, f32x4.add(w0, w1));
+          v128.store(out + 2 * zPos + o, f32x4.sub(w0, w1));
+          v128.store(out + 3 * zPos + o, f32x4.neg(w1));
+        }
       }
     }
-    for (let s: usize = 0; s < 4; s++) {
+    for (let p: usize = 0; p < 4 * <usize>(r1 - r0); p++) {
       // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
-      matmul(v + s * (<usize>tb) * ciB, 1, ci, z + s * zPos, dU + s * (<usize>ci) * coB, 0, co, n, 0, ci, false, true);
+      matmul(v + p * vPos, 1, ci, z + p * zPos, dU + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true);
     }
   }
 }

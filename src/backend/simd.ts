@@ -31,7 +31,7 @@ export interface SimdKernels {
     top: number, left: number, t0: number, t1: number, tb: number, relu: boolean | number): void;
   winograd4Filter(g: number, u: number, ci: number, co: number, turn: boolean | number, tmp: number): void;
   winogradFilterGrad(x: number, dy: number, du: number, scratch: number, batch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
-    top: number, left: number, r: number, tb: number): void;
+    top: number, left: number, r0: number, r1: number, tb: number): void;
   winogradFilterGradOut(du: number, dg: number, ci: number, co: number): void;
   layerNormForward(x: number, y: number, gamma: number, beta: number, mean: number, rstd: number, r0: number, r1: number, c: number,
     eps: number, silu: boolean | number, consts: number): void;
