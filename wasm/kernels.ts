@@ -585,6 +585,14 @@ function winogradInput(
   }
 }
 
+/** M_p = V_p · U_p at each of `positions` Winograd positions, for a block of n tiles (V [positions][tb][ci], U [positions][ci][co], M [positions][tb][co]). */
+@inline function winogradProducts(v: usize, u: usize, m: usize, positions: usize, tb: u32, ci: u32, co: u32, n: u32): void {
+  const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
+  for (let p: usize = 0; p < positions; p++) {
+    matmul(v + p * (<usize>tb) * ciB, ci, 1, u + p * (<usize>ci) * coB, m + p * (<usize>tb) * coB, 0, co, ci, 0, n, false, false);
+  }
+}
+
 /**
  * Writes `floats` zeros at `zeros` (the run that patch cells outside the image read) and returns
  * where the scratch after it starts, aligned to 16 bytes.
@@ -616,9 +624,7 @@ export function winogradConv(
   for (let first = t0; first < t1; first += tb) {
     const n = first + tb < t1 ? tb : t1 - first;
     winogradInput(x, v, scratch, H, W, ci, th, tw, top, left, first, n, tb);
-    for (let p: usize = 0; p < 16; p++) {
-      matmul(v + p * 4 * (<usize>tb) * (<usize>ci), ci, 1, u + p * (<usize>ci) * coB, m + p * pos, 0, co, ci, 0, n, false, false);
-    }
+    winogradProducts(v, u, m, 16, tb, ci, co, n);
     for (let j: u32 = 0; j < n; j++) {
       const t = first + j;
       const b = t / (th * tw);
@@ -910,9 +916,7 @@ export function winograd4Conv(
   for (let first = t0; first < t1; first += tb) {
     const n = first + tb < t1 ? tb : t1 - first;
     winograd4Input(x, v, scratch, table, tmp, H, W, ci, th, tw, top, left, first, n, tb);
-    for (let p: usize = 0; p < 36; p++) {
-      matmul(v + p * 4 * (<usize>tb) * (<usize>ci), ci, 1, u + p * (<usize>ci) * coB, m + p * pos, 0, co, ci, 0, n, false, false);
-    }
+    winogradProducts(v, u, m, 36, tb, ci, co, n);
     for (let j: u32 = 0; j < n; j++) {
       const t = first + j;
       const b = t / (th * tw);
