@@ -20,7 +20,8 @@
  * comes from a child process (the thread count is fixed when the backend starts).
  *
  *   npm run bench -- performance     (ROUNDS=3 REPS=5 WARMUP_SECONDS=3; BENCH_CPU=1 adds the cpu backend;
- *                                     WORKLOADS=vae,dcgan picks workloads)
+ *                                     WORKLOADS=vae,dcgan picks workloads; BENCH_STEPS=1 prints
+ *                                     every timed step of LatentLab's)
  */
 import * as lab from "latentlab";
 import * as tf from "@tensorflow/tfjs";
@@ -164,6 +165,7 @@ async function measure(w: Workload, backend: string, torch: string | null): Prom
     }
   }
   const ms = median(ours);
+  if (process.env.BENCH_STEPS) console.log(`  (${w.name} steps, ms: ${ours.map((t) => t.toFixed(0)).join(" ")})`);
   if (process.env.BENCH_CHILD) {
     console.log(JSON.stringify({ ms, heap: wasmHeapBytes() }));
     model.dispose();
