@@ -81,6 +81,9 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     // Input channels not in fours (a first layer's): the leftover ones go one at a time.
     [[2, 9, 7, 3], [3, 3, 3, 8], 2, "same"],
     [[2, 6, 6, 6], [3, 3, 6, 24], 1, "same"],
+    // 1×1 stride-1 convs with output channels in eights: all three passes as SIMD products.
+    [[2, 5, 6, 16], [1, 1, 16, 8], 1, "same"],
+    [[3, 4, 4, 12], [1, 1, 12, 16], 1, "valid"],
     // Images large enough that the batch goes by in blocks (of 1; of 2, then 1).
     [[3, 40, 40, 16], [3, 3, 16, 8], 1, "same"],
     [[3, 30, 30, 24], [3, 3, 24, 8], 2, "same"],
@@ -115,11 +118,18 @@ describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gra
     [[3, 28, 28, 32], 32, "same"],
     [[2, 14, 14, 128], 64, "same"],
     // Output channels not in eights (an output image's): the filter gradient pads dy with zero channels.
+    // (1×1 filters here too: the fused forward as a SIMD product with bias and relu.)
     [[2, 9, 7, 8], 1, "same"],
     [[2, 6, 6, 4], 3, "valid"],
   ];
-  for (const [x, co, pad] of cases) {
-    const w = [3, 3, x[3], co];
+  type Case = (typeof cases)[number];
+  const all: [Case[0], Case[1], Case[2], number][] = [
+    ...cases.map(([x, co, pad]): [Case[0], Case[1], Case[2], number] => [x, co, pad, 3]),
+    [[2, 5, 6, 16], 8, "same", 1],
+    [[3, 4, 4, 12], 16, "valid", 1],
+  ];
+  for (const [x, co, pad, k] of all) {
+    const w = [k, k, x[3], co];
     it(`x [${x}] filter [${w}] pad ${JSON.stringify(pad)}: conv2d`, async () => {
       await compare("conv2d", (a, b) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, pad), [
         { shape: x, seed: 5 },
