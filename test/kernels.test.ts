@@ -11,6 +11,8 @@ import { simdFile } from "../src/backend/simd";
 import { ADAM_KERNEL, FusedAdam } from "../src/train/adam";
 import { LAYER_NORM, LAYER_NORM_GRAD } from "../src/backend/wasm-kernels/layernorm";
 import { layerNormOp } from "../src/nn/layers";
+import { fusedConv2d, fusedMatMul } from "../src/nn/fused";
+import { LEAKY_RELU_GRAD } from "../src/backend/wasm-kernels/activation";
 import { assertClose, bothBackends, data, on, sizeOf } from "./helpers";
 
 const TOL = 1e-4;
@@ -205,6 +207,12 @@ describe("BatchMatMul on wasm (transposed, batched, broadcast)", () => {
     [[3, 13, 20], [20, 64], false, false],
     [[13, 20], [3, 20, 64], false, false],
     [[128, 100], [100, 136], false, false],
+    // aᵀ times one column (a dense layer's weight gradient with one output): the row bᵀa by the
+    // SIMD kernel when a's columns are in eights, else XNNPACK after a transpose.
+    [[64, 40], [64, 1], true, false],
+    [[64, 40], [1, 64], true, true],
+    [[1, 33, 48], [1, 33, 1], true, false],
+    [[30, 21], [30, 1], true, false],
   ];
   for (const [a, b, ta, tb] of cases) {
     it(`[${a}] x [${b}] transposeA ${ta} transposeB ${tb}`, async () => {
@@ -399,6 +407,137 @@ describe("LatentLabLayerNorm on wasm (layer norm + optional SiLU, one kernel eac
     tf.dispose(grads);
     assert.equal(tf.memory().numTensors, before);
     tf.dispose([x, g, b]);
+  });
+});
+
+describe("LeakyRelu on wasm (one SIMD pass each way)", () => {
+  const cases: [number[], number][] = [
+    [[3, 5, 7], 0.2], // a tail that is not in fours
+    [[2, 4], 0.01],
+    [[64, 14, 14, 16], 0.2], // large enough to be shared between threads
+  ];
+  for (const [shape, alpha] of cases) {
+    it(`[${shape}] alpha ${alpha}: value and gradient against cpu`, async () => {
+      await compare("leakyRelu", (x) => tf.leakyRelu(x, alpha), [{ shape, seed: 31 }]);
+    });
+  }
+
+  it("is exact at 0 and keeps NaN, as the cpu kernel; int32 input runs tfjs's kernel", async () => {
+    const run = () => {
+      const x = tf.tensor([0, -0, NaN, -3, 2, Infinity, -Infinity]);
+      const [y, dx] = [tf.leakyRelu(x, 0.5), tf.grad((t: tf.Tensor) => tf.sum(tf.leakyRelu(t, 0.5)))(x)];
+      return [y, dx, tf.leakyRelu(tf.tensor([-4, 0, 5], [3], "int32"), 0.5)];
+    };
+    const ref = await on("cpu", run);
+    const got = await on("wasm", run);
+    for (let i = 0; i < ref.length; i++) assert.deepEqual([...got[i]], [...ref[i]]);
+  });
+
+  it("a gradient of its gradient (WGAN-GP's penalty) matches cpu: the backward pass keeps tfjs's ops while it is taped", async () => {
+    assert.ok(tf.getKernel(LEAKY_RELU_GRAD, "wasm"));
+    const run = () => {
+      const x = tf.tensor(data(41, 6 * 5), [6, 5]);
+      const w = tf.tensor(data(42, 5 * 4), [5, 4]);
+      const penalty = (wv: tf.Tensor) => {
+        const gx = tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(tf.matMul(xi, wv), 0.2), tf.leakyRelu(tf.matMul(xi, wv), 0.2))))(x);
+        return tf.sum(tf.square(gx));
+      };
+      return [penalty(w), tf.grad(penalty)(w)];
+    };
+    const ref = await on("cpu", run);
+    const got = await on("wasm", run);
+    assertClose(got[0], ref[0], TOL, "penalty");
+    assertClose(got[1], ref[1], TOL, "d penalty / dw");
+  });
+});
+
+describe("fused conv and dense layers (nn/fused.ts): tfjs's values, a gradient per input", () => {
+  const convCases: [number[], number[], number, "same" | "valid"][] = [
+    [[2, 7, 7, 3], [3, 3, 3, 8], 1, "same"],
+    [[3, 14, 14, 4], [4, 4, 4, 8], 2, "same"],
+    [[2, 9, 8, 2], [4, 4, 2, 5], 2, "valid"],
+  ];
+  for (const [x, w, stride, pad] of convCases) {
+    for (const withBias of [true, false]) {
+      it(`conv [${x}] ⊛ [${w}] stride ${stride} ${pad}${withBias ? " + bias" : ""}: ours on wasm against tf.fused.conv2d on cpu`, async () => {
+        const inputs = [{ shape: x, seed: 51 }, { shape: w, seed: 52 }, ...(withBias ? [{ shape: [w[3]], seed: 53 }] : [])];
+        const ref = await on("cpu", valueAndGrads((xi, wi, b) => tf.fused.conv2d({ x: xi as tf.Tensor4D, filter: wi as tf.Tensor4D, strides: stride, pad, bias: b }), inputs));
+        const got = await on("wasm", valueAndGrads((xi, wi, b) => fusedConv2d(xi as tf.Tensor4D, wi as tf.Tensor4D, b ?? null, stride, pad, "linear"), inputs));
+        for (let i = 0; i < ref.length; i++) assertClose(got[i], ref[i], TOL, `fusedConv2d output/gradient ${i}`);
+      });
+    }
+  }
+
+  for (const [m, k, n] of [[6, 9, 5], [13, 20, 64]]) {
+    it(`dense [${m}, ${k}] · [${k}, ${n}] + bias: ours on wasm against tf.fused.matMul on cpu`, async () => {
+      const inputs = [{ shape: [m, k], seed: 54 }, { shape: [k, n], seed: 55 }, { shape: [n], seed: 56 }];
+      const ref = await on("cpu", valueAndGrads((a, b, c) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias: c }), inputs));
+      const got = await on("wasm", valueAndGrads((a, b, c) => fusedMatMul(a as tf.Tensor2D, b as tf.Tensor2D, c, "linear"), inputs));
+      for (let i = 0; i < ref.length; i++) assertClose(got[i], ref[i], TOL, `fusedMatMul output/gradient ${i}`);
+    });
+  }
+
+  it("relu: fused without a tape, tfjs's ops under one; the registered gradients also take relu (kernels run directly)", async () => {
+    const x = { shape: [2, 6, 6, 3], seed: 57 };
+    const w = { shape: [3, 3, 3, 8], seed: 58 };
+    const b = { shape: [8], seed: 59 };
+    const ref = await on("cpu", valueAndGrads((xi, wi, bi) => tf.relu(tf.add(tf.conv2d(xi as tf.Tensor4D, wi as tf.Tensor4D, 1, "same"), bi)), [x, w, b]));
+    for (const backend of ["cpu", "wasm"] as const) {
+      const viaOp = await on(backend, valueAndGrads((xi, wi, bi) => fusedConv2d(xi as tf.Tensor4D, wi as tf.Tensor4D, bi, 1, "same", "relu"), [x, w, b]));
+      const attrs = { strides: [1, 1], pad: "same", dataFormat: "NHWC", dilations: [1, 1], activation: "relu" } as unknown as tf.NamedAttrMap;
+      fusedConv2d(tf.zeros([1, 3, 3, 1]), tf.zeros([1, 1, 1, 1]), null, 1, "same", "linear").dispose(); // registers the gradients
+      const direct = await on(backend, valueAndGrads((xi, wi, bi) => tf.engine().runKernel("FusedConv2D", { x: xi, filter: wi, bias: bi }, attrs) as tf.Tensor, [x, w, b]));
+      for (let i = 0; i < ref.length; i++) {
+        assertClose(viaOp[i], ref[i], TOL, `${backend} relu conv via the op, ${i}`);
+        assertClose(direct[i], ref[i], TOL, `${backend} relu conv kernel and registered gradient, ${i}`);
+      }
+      const mm = { transposeA: false, transposeB: false, activation: "relu" } as unknown as tf.NamedAttrMap;
+      const refMm = await on("cpu", valueAndGrads((a, c, d) => tf.relu(tf.add(tf.matMul(a, c), d)), [{ shape: [1, 5, 7], seed: 60 }, { shape: [1, 7, 8], seed: 61 }, { shape: [8], seed: 62 }]));
+      const gotMm = await on(backend, valueAndGrads((a, c, d) => tf.engine().runKernel("_FusedMatMul", { a, b: c, bias: d }, mm) as tf.Tensor, [{ shape: [1, 5, 7], seed: 60 }, { shape: [1, 7, 8], seed: 61 }, { shape: [8], seed: 62 }]));
+      for (let i = 0; i < refMm.length; i++) assertClose(gotMm[i], refMm[i], TOL, `${backend} relu product kernel and registered gradient, ${i}`);
+    }
+  });
+
+  it("computes only the gradients backprop asks for (no input gradient for a first layer, no weight gradients of a frozen layer)", async () => {
+    await tf.setBackend("wasm");
+    const x = tf.tensor(data(63, 4 * 8 * 8 * 2), [4, 8, 8, 2]);
+    const w = tf.variable(tf.tensor(data(64, 4 * 4 * 2 * 8), [4, 4, 2, 8]));
+    const b = tf.variable(tf.zeros([8]));
+    const kernelsOf = async (vars: tf.Variable[], input: tf.Tensor) => {
+      const prof = await tf.profile(() => {
+        const { value, grads } = tf.variableGrads(() => tf.sum(fusedConv2d(input as tf.Tensor4D, w as tf.Tensor4D, b, 2, "same", "linear")), vars);
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+      return prof.kernels.map((k) => k.name);
+    };
+    const weightsOnly = await kernelsOf([w, b], x);
+    assert.ok(weightsOnly.includes("Conv2DBackpropFilter"), weightsOnly.join(","));
+    assert.ok(!weightsOnly.includes("Conv2DBackpropInput"), `the images need no gradient: ${weightsOnly.join(",")}`);
+    const xv = tf.variable(x);
+    const inputOnly = await kernelsOf([xv], xv);
+    assert.ok(inputOnly.includes("Conv2DBackpropInput") && !inputOnly.includes("Conv2DBackpropFilter"), inputOnly.join(","));
+    const [a, m] = [tf.ones([3, 4]) as tf.Tensor2D, tf.ones([4, 8]) as tf.Tensor2D];
+    const before = tf.memory().numTensors;
+    const { value, grads } = tf.variableGrads(() => tf.sum(fusedMatMul(a, m, b, "linear")), [b]);
+    tf.dispose([value, ...Object.values(grads)]);
+    assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+    tf.dispose([x, w, b, xv, a, m]);
+  });
+
+  it("a gradient of a gradient through a conv layer (WGAN-GP's penalty) matches tfjs's fused conv on cpu", async () => {
+    const penaltyOf = (conv: (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor) => tf.Tensor) => () => {
+      const x = tf.tensor(data(65, 2 * 6 * 6 * 2), [2, 6, 6, 2]) as tf.Tensor4D;
+      const w = tf.tensor(data(66, 3 * 3 * 2 * 4), [3, 3, 2, 4]) as tf.Tensor4D;
+      const b = tf.tensor(data(67, 4), [4]);
+      const penalty = (wv: tf.Tensor, bv: tf.Tensor) => {
+        const gx = tf.grad((xi: tf.Tensor) => tf.sum(tf.square(tf.leakyRelu(conv(xi as tf.Tensor4D, wv as tf.Tensor4D, bv), 0.2))))(x);
+        return tf.sum(tf.square(gx));
+      };
+      return [penalty(w, b), ...tf.grads(penalty)([w, b])];
+    };
+    const ref = await on("cpu", penaltyOf((x, w, b) => tf.fused.conv2d({ x, filter: w, strides: 1, pad: "same", bias: b })));
+    const got = await on("wasm", penaltyOf((x, w, b) => fusedConv2d(x, w, b, 1, "same", "linear")));
+    ["penalty", "dw", "db"].forEach((what, i) => assertClose(got[i], ref[i], TOL, `second order ${what}`));
   });
 });
 

@@ -1008,3 +1008,35 @@ export function copyRows(src: usize, srcStride: usize, dst: usize, dstStride: us
     for (; i < bytes; i++) store<u8>(dst + i, load<u8>(src + i));
   }
 }
+
+/** y = x < 0 ? α·x : x over the floats [i0, i1) (the cpu backend's LeakyRelu, in float32). */
+export function leakyRelu(x: usize, y: usize, i0: u32, i1: u32, alpha: f32): void {
+  const A = f32x4.splat(alpha);
+  const Z = f32x4.splat(0);
+  let o = (<usize>i0) << 2;
+  const end = (<usize>i1) << 2;
+  for (; o + 16 <= end; o += 16) {
+    const v = v128.load(x + o);
+    v128.store(y + o, v128.bitselect(f32x4.mul(v, A), v, f32x4.lt(v, Z)));
+  }
+  for (; o < end; o += 4) {
+    const v = load<f32>(x + o);
+    store<f32>(y + o, v < 0 ? alpha * v : v);
+  }
+}
+
+/** dx = x > 0 ? dy : α·dy over the floats [i0, i1) (tfjs's LeakyRelu gradient, in one pass). */
+export function leakyReluGrad(x: usize, dy: usize, dx: usize, i0: u32, i1: u32, alpha: f32): void {
+  const A = f32x4.splat(alpha);
+  const Z = f32x4.splat(0);
+  let o = (<usize>i0) << 2;
+  const end = (<usize>i1) << 2;
+  for (; o + 16 <= end; o += 16) {
+    const g = v128.load(dy + o);
+    v128.store(dx + o, v128.bitselect(g, f32x4.mul(g, A), f32x4.gt(v128.load(x + o), Z)));
+  }
+  for (; o < end; o += 4) {
+    const g = load<f32>(dy + o);
+    store<f32>(dx + o, load<f32>(x + o) > 0 ? g : alpha * g);
+  }
+}

@@ -37,13 +37,16 @@ export interface SimdKernels {
     eps: number, silu: boolean | number, consts: number): void;
   layerNormBackward(dy: number, x: number, gamma: number, beta: number, mean: number, rstd: number, dx: number, acc: number, block: number,
     r0: number, r1: number, c: number, silu: boolean | number, consts: number): void;
+  leakyRelu(x: number, y: number, i0: number, i1: number, alpha: number): void;
+  leakyReluGrad(x: number, dy: number, dx: number, i0: number, i1: number, alpha: number): void;
   zero(p: number, bytes: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
 }
 
 type KernelName = keyof SimdKernels;
 const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGrad", "matmul",
-  "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows"];
+  "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows",
+  "leakyRelu", "leakyReluGrad"];
 const MAX_ARGS = 24;
 
 /** Where `npm run build:wasm` writes the two builds. */

@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { LAYER_NORM, LAYER_NORM_GRAD } from "../backend/wasm-kernels/layernorm";
 import { Rng } from "../random/rng";
 import { Leaf, Module } from "./module";
+import { fusedConv2d, fusedMatMul } from "./fused";
 
 export type Activation = "linear" | "relu" | "leakyRelu" | "tanh" | "sigmoid" | "silu" | "gelu";
 
@@ -107,7 +108,7 @@ export function dense(name: string, o: DenseOptions): Module {
       const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inputs]) as tf.Tensor2D;
       // Bias and ReLU fuse into the product; other activations follow it.
       const fusedAct = act === "relu" ? "relu" : "linear";
-      let y: tf.Tensor = tf.fused.matMul({ a: flat, b: kernel, bias: bias ?? undefined, activation: fusedAct });
+      let y: tf.Tensor = fusedMatMul(flat, kernel as tf.Tensor2D, bias, fusedAct);
       if (act !== fusedAct) y = activate(y, act);
       return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), units]);
     }),
@@ -161,14 +162,7 @@ export function conv2d(name: string, o: ConvOptions): Module {
     tf.tidy(() => {
       expectImage(x, c.inputs, `conv2d("${name}")`);
       const fusedAct = c.act === "relu" ? "relu" : "linear";
-      let y: tf.Tensor = tf.fused.conv2d({
-        x: x as tf.Tensor4D,
-        filter: kernel as tf.Tensor4D,
-        strides: c.stride,
-        pad: c.padding,
-        bias: bias ?? undefined,
-        activation: fusedAct,
-      });
+      let y: tf.Tensor = fusedConv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, bias, c.stride, c.padding, fusedAct);
       if (c.act !== fusedAct) y = activate(y, c.act);
       return y;
     }),

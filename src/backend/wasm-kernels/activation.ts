@@ -1,0 +1,71 @@
+/**
+ * LeakyReLU and its gradient on wasm, each one SIMD pass shared between threads.
+ *
+ * tfjs-backend-wasm 4.22's LeakyRelu runs element by element (11 ms for a DCGAN discriminator's
+ * 256×14×14×64 activations), and tfjs's gradient is three kernels — `greater(x, 0)`, `mul(dy, α)`
+ * and `where` — each another full pass (a DCGAN step spent ~75 ms in these). The gradient here
+ * is one kernel, dx = x > 0 ? dy : α·dy, used whenever the backward pass is not itself being
+ * recorded; a gradient of a gradient (WGAN-GP, R1) keeps tfjs's differentiable ops.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { asWasmBackend, runOriginal, sizeOf } from "./heap";
+import { byteOffset, ranges, runShares } from "../simd";
+
+type TensorInfo = tf.TensorInfo;
+
+export const LEAKY_RELU_GRAD = "LatentLabLeakyReluGrad";
+
+/** Elements per share of an element-wise pass (shares are fixed by size, never by thread count). */
+const ELEMENTS_PER_SHARE = 1 << 16;
+const MAX_SHARES = 16;
+
+function elementShares(n: number): [number, number][] {
+  return ranges(n, Math.min(MAX_SHARES, Math.max(1, Math.floor(n / ELEMENTS_PER_SHARE))), 4);
+}
+
+function leakyRelu({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
+  const backend = asWasmBackend(anyBackend);
+  const { x } = inputs as { x: TensorInfo };
+  const { alpha } = attrs as unknown as { alpha: number };
+  if (x.dtype !== "float32") return runOriginal("LeakyRelu", backend, { x }, { alpha });
+  const y = backend.makeOutput(x.shape, "float32");
+  const n = sizeOf(x.shape);
+  if (n === 0) return y;
+  const [px, py] = [byteOffset(backend, x), byteOffset(backend, y)];
+  runShares(backend, "leakyRelu", elementShares(n).map(([i0, i1]) => [px, py, i0, i1, alpha]));
+  return y;
+}
+
+function leakyReluGrad({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
+  const backend = asWasmBackend(anyBackend);
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { alpha } = attrs as unknown as { alpha: number };
+  const dx = backend.makeOutput(x.shape, "float32");
+  const n = sizeOf(x.shape);
+  if (n === 0) return dx;
+  const [px, pdy, pdx] = [byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, dx)];
+  runShares(backend, "leakyReluGrad", elementShares(n).map(([i0, i1]) => [px, pdy, pdx, i0, i1, alpha]));
+  return dx;
+}
+
+/**
+ * LeakyRelu's gradient for every backend: one kernel where the backend has it and the backward
+ * pass is not being taped, else tfjs's own ops (which a second-order gradient can differentiate).
+ */
+export const leakyReluGradient: tf.GradConfig = {
+  kernelName: "LeakyRelu",
+  inputsToSave: ["x"],
+  gradFunc: (dy, saved, attrs) => {
+    const [x] = saved;
+    const { alpha } = attrs as unknown as { alpha: number };
+    const g = dy as tf.Tensor;
+    const fused = x.dtype === "float32" && g.dtype === "float32" && !tf.engine().isTapeOn() && tf.getKernel(LEAKY_RELU_GRAD, tf.getBackend()) !== undefined;
+    if (fused) return { x: () => tf.engine().runKernel(LEAKY_RELU_GRAD, { x, dy: g }, { alpha }) as tf.Tensor };
+    return { x: () => tf.where(tf.greater(x, 0), g, tf.mul(g, alpha)) };
+  },
+};
+
+export const activationKernels: tf.KernelConfig[] = [
+  { kernelName: "LeakyRelu", backendName: "wasm", kernelFunc: leakyRelu as unknown as tf.KernelFunc },
+  { kernelName: LEAKY_RELU_GRAD, backendName: "wasm", kernelFunc: leakyReluGrad as unknown as tf.KernelFunc },
+];

@@ -1,0 +1,125 @@
+/**
+ * Dense and conv layers as one kernel each (product or conv + bias + relu), with gradients that
+ * compute only what backprop asks for.
+ *
+ * tfjs's `tf.fused.matMul` and `tf.fused.conv2d` wrap their kernel in `customGrad`, whose
+ * gradient computes every input's gradient at once: a discriminator's gradient with respect to
+ * its input images in the D update, all of its weight gradients in the G update (a DCGAN step
+ * spent ~35 ms on those), a generator's gradient with respect to its noise. They also give up
+ * fusing relu whenever a gradient is recorded. Here the kernels (`_FusedMatMul`, `FusedConv2D`)
+ * run directly, with a gradient registered per input, so tfjs's backprop calls only those on a
+ * path to the variables being trained. What is fused, and so every number, is as in tfjs: relu
+ * is fused only when no gradient is recorded, else it follows as tfjs's own op.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+export type FusedActivation = "linear" | "relu";
+
+interface FusedAttrs {
+  activation: FusedActivation;
+}
+
+/** dy through the activation, from the layer's output (relu passes where y > 0). */
+function throughActivation(dy: tf.Tensor, y: tf.Tensor, activation: FusedActivation): tf.Tensor {
+  return activation === "relu" ? tf.mul(dy, tf.step(y)) : dy;
+}
+
+/** A rank-1 bias's gradient: dy summed over every axis but the last. */
+function biasGradient(dy: tf.Tensor): tf.Tensor {
+  return tf.sum(dy, [...Array(dy.rank - 1).keys()]);
+}
+
+interface ConvAttrs extends FusedAttrs {
+  strides: [number, number];
+  pad: "same" | "valid";
+  dimRoundingMode?: "floor" | "round" | "ceil";
+}
+
+/** Saved: x, filter, y. The bias (rank 1, as every backend's kernel takes it) needs nothing saved. */
+const fusedConvGradient: tf.GradConfig = {
+  kernelName: "FusedConv2D",
+  inputsToSave: ["x", "filter"],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const { strides, pad, dimRoundingMode, activation } = attrs as unknown as ConvAttrs;
+    const [x, filter, y] = saved;
+    const g = throughActivation(dy as tf.Tensor, y, activation);
+    const conv = { strides, pad, dataFormat: "NHWC", dimRoundingMode };
+    const attrsWith = (extra: object) => ({ ...conv, ...extra }) as unknown as tf.NamedAttrMap;
+    return {
+      x: () => tf.engine().runKernel("Conv2DBackpropInput", { dy: g, filter }, attrsWith({ inputShape: x.shape })) as tf.Tensor,
+      filter: () => tf.engine().runKernel("Conv2DBackpropFilter", { x, dy: g }, attrsWith({ filterShape: filter.shape })) as tf.Tensor,
+      bias: () => biasGradient(g),
+    };
+  },
+};
+
+interface MatMulAttrs extends FusedAttrs {
+  transposeA: boolean;
+  transposeB: boolean;
+}
+
+/** Saved: a, b, y; the bias is rank 1. The four transpose cases are tfjs's own (fused/mat_mul.ts). */
+const fusedMatMulGradient: tf.GradConfig = {
+  kernelName: "_FusedMatMul",
+  inputsToSave: ["a", "b"],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const { transposeA, transposeB, activation } = attrs as unknown as MatMulAttrs;
+    const [a, b, y] = saved;
+    const g = throughActivation(dy as tf.Tensor, y, activation);
+    const grads: Record<string, () => tf.Tensor> = !transposeA
+      ? {
+          a: () => tf.matMul(g, b, false, !transposeB),
+          b: () => (transposeB ? tf.matMul(g, a, true, false) : tf.matMul(a, g, true, false)),
+        }
+      : {
+          a: () => (transposeB ? tf.matMul(b, g, true, true) : tf.matMul(b, g, false, true)),
+          b: () => (transposeB ? tf.matMul(g, a, true, true) : tf.matMul(a, g, false, false)),
+        };
+    return { ...grads, bias: () => biasGradient(g) };
+  },
+};
+
+let registered = false;
+
+function registerGradients(): void {
+  if (registered) return;
+  tf.registerGradient(fusedConvGradient);
+  tf.registerGradient(fusedMatMulGradient);
+  registered = true;
+}
+
+/** tfjs's rule (fused_util.shouldFuse): relu is fused only while no gradient is recorded. */
+function fuses(activation: FusedActivation): boolean {
+  return activation === "linear" || tf.engine().state.gradientDepth === 0;
+}
+
+/** activation(x ⊛ filter + bias), NHWC, square stride, no dilation. */
+export function fusedConv2d(
+  x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor | null, stride: number, pad: "same" | "valid", activation: FusedActivation,
+): tf.Tensor4D {
+  if (!fuses(activation)) {
+    const y = tf.conv2d(x, filter, stride, pad);
+    const z = bias ? tf.add(y, bias) : y;
+    return (activation === "relu" ? tf.relu(z) : z) as tf.Tensor4D;
+  }
+  registerGradients();
+  const attrs = { strides: [stride, stride], pad, dataFormat: "NHWC", dilations: [1, 1], activation };
+  return tf.engine().runKernel("FusedConv2D", bias ? { x, filter, bias } : { x, filter }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+/** activation(a · b + bias) for matrices a [M, K] and b [K, N]. */
+export function fusedMatMul(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor | null, activation: FusedActivation): tf.Tensor2D {
+  if (!fuses(activation)) {
+    const y = tf.matMul(a, b);
+    const z = bias ? tf.add(y, bias) : y;
+    return (activation === "relu" ? tf.relu(z) : z) as tf.Tensor2D;
+  }
+  registerGradients();
+  const attrs = { transposeA: false, transposeB: false, activation };
+  // As batches of one, the form every backend's kernel takes (tfjs's fused op reshapes the same way).
+  const [a3, b3] = [tf.reshape(a, [1, ...a.shape]), tf.reshape(b, [1, ...b.shape])];
+  const y = tf.engine().runKernel("_FusedMatMul", bias ? { a: a3, b: b3, bias } : { a: a3, b: b3 }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+  return tf.reshape(y, [a.shape[0], b.shape[1]]);
+}
