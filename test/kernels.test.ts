@@ -13,6 +13,8 @@ import { LAYER_NORM, LAYER_NORM_GRAD } from "../src/backend/wasm-kernels/layerno
 import { layerNormOp } from "../src/nn/layers";
 import { fusedConv2d, fusedMatMul } from "../src/nn/fused";
 import { LEAKY_RELU_GRAD } from "../src/backend/wasm-kernels/activation";
+import { broadcastLayout } from "../src/backend/wasm-kernels/binary";
+import { asWasmBackend, runOriginal } from "../src/backend/wasm-kernels/heap";
 import { assertClose, bothBackends, data, on, sizeOf } from "./helpers";
 
 const TOL = 1e-4;
@@ -407,6 +409,65 @@ describe("LatentLabLayerNorm on wasm (layer norm + optional SiLU, one kernel eac
     tf.dispose(grads);
     assert.equal(tf.memory().numTensors, before);
     tf.dispose([x, g, b]);
+  });
+});
+
+describe("Add, Sub, Multiply, RealDiv on wasm (rows by SIMD, one block of broadcast axes)", () => {
+  const ops: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+    ["Add", tf.add], ["Sub", tf.sub], ["Multiply", tf.mul], ["RealDiv", tf.div],
+  ];
+  const pairs: [number[], number[]][] = [
+    [[5, 7], [7]], // a bias, rows with a tail after the fours
+    [[128, 256], [256]],
+    [[3, 4, 5, 8], [3, 1, 1, 8]], // per image and channel
+    [[1, 1, 1, 8], [3, 4, 5, 8]], // statistics first (small − big)
+    [[3, 4, 5, 6], [6]],
+    [[128, 1], [128, 20]], // one number per row
+    [[4, 1, 5], [4, 3, 5]],
+    [[2, 3], [2, 3]],
+    [[64, 64, 40], [64, 64, 40]], // same shape, shared between threads
+    [[64, 64, 40], [64, 1, 40]], // broadcast, shared between threads
+    [[64, 64, 40], []], // one number for all, shared between threads
+    [[64, 64, 1], [64, 64, 40]], // one number per run of 40, shared between threads
+    [[], [5, 7]], // a scalar
+    [[4, 1], [1, 5]], // both sides broadcast: tfjs's kernel
+    [[2, 3, 4], [3, 1]], // two blocks of broadcast axes: tfjs's kernel
+  ];
+  for (const [a, b] of pairs) {
+    it(`[${a}] op [${b}]: equal to tfjs's own wasm kernel, and to cpu with gradients`, async () => {
+      for (const [name, f] of ops) {
+        const inputs = [{ shape: a, seed: 71 }, { shape: b, seed: 72 }];
+        // Keep divisors away from 0 so the cpu comparison is about arithmetic, not poles.
+        const g = name === "RealDiv" ? (x: tf.Tensor, y: tf.Tensor) => f(x, tf.add(tf.abs(y), 0.5)) : f;
+        await compare(name, g, inputs);
+        await tf.setBackend("wasm");
+        const [ta, tb] = inputs.map(({ shape, seed }) => tf.tensor(data(seed, sizeOf(shape)), shape));
+        const ours = f(ta, tb);
+        const theirs = tf.engine().makeTensorFromTensorInfo(runOriginal(name, asWasmBackend(tf.backend()), { a: ta, b: tb }));
+        assert.deepEqual(ours.shape, theirs.shape);
+        const [x, y] = [ours.dataSync(), theirs.dataSync()];
+        for (let i = 0; i < x.length; i++) assert.ok(Object.is(x[i], y[i]) || (Number.isNaN(x[i]) && Number.isNaN(y[i])), `${name} [${a}] [${b}] element ${i}: ${x[i]} vs ${y[i]}`);
+        tf.dispose([ta, tb, ours, theirs]);
+      }
+    });
+  }
+
+  it("reads shapes as [rows, C] with small's row ⌊r / M⌋, or declines", () => {
+    assert.deepEqual(broadcastLayout([3, 4, 5, 8], [3, 1, 1, 8]), { rows: 60, M: 20, C: 8 });
+    assert.deepEqual(broadcastLayout([128, 256], [256]), { rows: 128, M: 128, C: 256 });
+    assert.deepEqual(broadcastLayout([128, 20], [128, 1]), { rows: 2560, M: 20, C: 1 });
+    assert.deepEqual(broadcastLayout([2, 3], [2, 3]), { rows: 1, M: 1, C: 6 });
+    assert.deepEqual(broadcastLayout([64, 64, 40], [64, 64, 40]), { rows: 40, M: 1, C: 4096 });
+    assert.equal(broadcastLayout([2, 3, 4], [3, 1]), null);
+    assert.equal(broadcastLayout([4, 5], [4, 1, 5]), null);
+  });
+
+  it("int32 operands run tfjs's kernel", async () => {
+    await tf.setBackend("wasm");
+    const r = tf.add(tf.tensor([1, 2, 3], [3], "int32"), tf.tensor([10], [1], "int32"));
+    assert.equal(r.dtype, "int32");
+    assert.deepEqual([...r.dataSync()], [11, 12, 13]);
+    r.dispose();
   });
 });
 

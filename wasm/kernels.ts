@@ -1040,3 +1040,73 @@ export function leakyReluGrad(x: usize, dy: usize, dx: usize, i0: u32, i1: u32, 
     store<f32>(dx + o, load<f32>(x + o) > 0 ? g : alpha * g);
   }
 }
+
+/** x op y for one of the four element-wise ops (0 add, 1 sub, 2 mul, 3 div), a constant once inlined. */
+@inline function op4(op: u32, x: v128, y: v128): v128 {
+  if (op == 0) return f32x4.add(x, y);
+  if (op == 1) return f32x4.sub(x, y);
+  if (op == 2) return f32x4.mul(x, y);
+  return f32x4.div(x, y);
+}
+
+@inline function op1(op: u32, x: f32, y: f32): f32 {
+  if (op == 0) return x + y;
+  if (op == 1) return x - y;
+  if (op == 2) return x * y;
+  return x / y;
+}
+
+/** Floats [i0, i1) of out = x op v (or v op x) for one number v. */
+@inline function withScalar(op: u32, x: usize, v: f32, out: usize, i0: u32, i1: u32, smallFirst: bool): void {
+  const V = f32x4.splat(v);
+  let i = (<usize>i0) << 2;
+  const end = (<usize>i1) << 2;
+  if (smallFirst) {
+    for (; i + 16 <= end; i += 16) v128.store(out + i, op4(op, V, v128.load(x + i)));
+    for (; i < end; i += 4) store<f32>(out + i, op1(op, v, load<f32>(x + i)));
+  } else {
+    for (; i + 16 <= end; i += 16) v128.store(out + i, op4(op, v128.load(x + i), V));
+    for (; i < end; i += 4) store<f32>(out + i, op1(op, load<f32>(x + i), v));
+  }
+}
+
+@inline function broadcastRows(op: u32, big: usize, small: usize, out: usize, r0: u32, r1: u32, M: u32, C: u32, smallFirst: bool): void {
+  if (C == 1) {
+    // One number of small for each run of M consecutive floats.
+    for (let r = r0; r < r1; ) {
+      const a = r / M;
+      const end = (a + 1) * M < r1 ? (a + 1) * M : r1;
+      withScalar(op, big, load<f32>(small + ((<usize>a) << 2)), out, r, end, smallFirst);
+      r = end;
+    }
+    return;
+  }
+  const rowB = (<usize>C) << 2;
+  const whole = rowB & ~(<usize>15);
+  for (let r = r0; r < r1; r++) {
+    const x = big + (<usize>r) * rowB;
+    const s = small + (<usize>(r / M)) * rowB;
+    const y = out + (<usize>r) * rowB;
+    let i: usize = 0;
+    if (smallFirst) {
+      for (; i < whole; i += 16) v128.store(y + i, op4(op, v128.load(s + i), v128.load(x + i)));
+      for (; i < rowB; i += 4) store<f32>(y + i, op1(op, load<f32>(s + i), load<f32>(x + i)));
+    } else {
+      for (; i < whole; i += 16) v128.store(y + i, op4(op, v128.load(x + i), v128.load(s + i)));
+      for (; i < rowB; i += 4) store<f32>(y + i, op1(op, load<f32>(x + i), load<f32>(s + i)));
+    }
+  }
+}
+
+/**
+ * Rows [r0, r1) of out = big op small (or small op big), both float32: out and big are rows of C
+ * floats, and row r reads row ⌊r / M⌋ of small (M = 1: the same shape; small [A, C] broadcast
+ * over the M rows between its two axes otherwise). op: 0 add, 1 sub, 2 mul, 3 div, each a single
+ * IEEE float32 operation, as in tfjs's kernels.
+ */
+export function broadcastBinary(big: usize, small: usize, out: usize, r0: u32, r1: u32, M: u32, C: u32, op: u32, smallFirst: bool): void {
+  if (op == 0) broadcastRows(0, big, small, out, r0, r1, M, C, smallFirst);
+  else if (op == 1) broadcastRows(1, big, small, out, r0, r1, M, C, smallFirst);
+  else if (op == 2) broadcastRows(2, big, small, out, r0, r1, M, C, smallFirst);
+  else broadcastRows(3, big, small, out, r0, r1, M, C, smallFirst);
+}
