@@ -88,6 +88,7 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     // 1×1 stride-1 convs with output channels in eights: all three passes as SIMD products.
     [[2, 5, 6, 16], [1, 1, 16, 8], 1, "same"],
     [[3, 4, 4, 12], [1, 1, 12, 16], 1, "valid"],
+    [[4, 30, 30, 8], [1, 1, 8, 16], 1, "same"], // 3600 pixels: the filter gradient's product goes along them in blocks
     // Images large enough that the batch goes by in blocks (of 1; of 2, then 1).
     [[3, 40, 40, 16], [3, 3, 16, 8], 1, "same"],
     [[3, 30, 30, 24], [3, 3, 24, 8], 2, "same"],
@@ -215,6 +216,10 @@ describe("BatchMatMul on wasm (transposed, batched, broadcast)", () => {
     [[64, 40], [1, 64], true, true],
     [[1, 33, 48], [1, 33, 1], true, false],
     [[30, 21], [30, 1], true, false],
+    // An inner size past 2048: along K in blocks (matmulBlocked), transposed or not, batched.
+    [[3000, 24], [3000, 16], true, false],
+    [[5, 2500], [2500, 8], false, false],
+    [[2, 2100, 12], [2, 2100, 16], true, false],
   ];
   for (const [a, b, ta, tb] of cases) {
     it(`[${a}] x [${b}] transposeA ${ta} transposeB ${tb}`, async () => {

@@ -1110,3 +1110,21 @@ export function broadcastBinary(big: usize, small: usize, out: usize, r0: u32, r
   else if (op == 2) broadcastRows(2, big, small, out, r0, r1, M, C, smallFirst);
   else broadcastRows(3, big, small, out, r0, r1, M, C, smallFirst);
 }
+
+/**
+ * `matmul` (no bias, no relu) along K in blocks of `kBlock`, each block's A and B read while
+ * they are in cache: C rows [m0, m1) = A·B accumulate block after block. For a long K (a 1×1
+ * conv's filter gradient sums over every pixel of the batch, K = 100 352) the unblocked loop read
+ * B's columns and A from memory once per four rows of C. Each sum still runs over k in order in
+ * float32, so the result is the unblocked one to the bit.
+ */
+export function matmulBlocked(
+  a: usize, rowStride: u32, colStride: u32, b: usize, c: usize, N: u32, K: u32, m0: u32, m1: u32, kBlock: u32,
+): void {
+  const ks = (<usize>colStride) << 2;
+  const nB = (<usize>N) << 2;
+  for (let k0: u32 = 0; k0 < K; k0 += kBlock) {
+    const n = k0 + kBlock < K ? kBlock : K - k0;
+    matmul(a + (<usize>k0) * ks, rowStride, colStride, b + (<usize>k0) * nB, c, 0, N, n, m0, m1, false, k0 > 0);
+  }
+}

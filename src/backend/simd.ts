@@ -39,6 +39,7 @@ export interface SimdKernels {
     r0: number, r1: number, c: number, silu: boolean | number, consts: number): void;
   leakyRelu(x: number, y: number, i0: number, i1: number, alpha: number): void;
   leakyReluGrad(x: number, dy: number, dx: number, i0: number, i1: number, alpha: number): void;
+  matmulBlocked(a: number, rowStride: number, colStride: number, b: number, c: number, N: number, K: number, m0: number, m1: number, kBlock: number): void;
   broadcastBinary(big: number, small: number, out: number, r0: number, r1: number, M: number, C: number, op: number, smallFirst: boolean | number): void;
   zero(p: number, bytes: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
@@ -47,7 +48,7 @@ export interface SimdKernels {
 type KernelName = keyof SimdKernels;
 const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGrad", "matmul",
   "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows",
-  "leakyRelu", "leakyReluGrad", "broadcastBinary"];
+  "leakyRelu", "leakyReluGrad", "broadcastBinary", "matmulBlocked"];
 const MAX_ARGS = 24;
 
 /** Where `npm run build:wasm` writes the two builds. */
