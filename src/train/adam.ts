@@ -12,7 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { asWasmBackend, sizeOf } from "../backend/wasm-kernels/heap";
-import { byteOffset, simdKernels } from "../backend/simd";
+import { byteOffset, ranges, runShares } from "../backend/simd";
 
 export const ADAM_KERNEL = "LatentLabAdamUpdate";
 
@@ -45,6 +45,10 @@ function adamLoop(
   }
 }
 
+/** A variable this large is updated in parts of about this many elements, on every wasm thread. */
+const ELEMENTS_PER_PART = 1 << 15;
+const MAX_PARTS = 16;
+
 function wasmAdam({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   const backend = asWasmBackend(anyBackend);
   const { value, m, v, grad } = inputs as Record<string, tf.TensorInfo>;
@@ -52,8 +56,12 @@ function wasmAdam({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFu
   const om = backend.makeOutput(value.shape, "float32");
   const ov = backend.makeOutput(value.shape, "float32");
   const { lr, beta1, beta2, epsilon, bc1, bc2 } = attrs as unknown as AdamAttrs;
-  const at = (t: tf.TensorInfo) => byteOffset(backend, t);
-  simdKernels(backend).adam(at(value), at(m), at(v), at(grad), at(ow), at(om), at(ov), sizeOf(grad.shape), lr, beta1, beta2, epsilon, bc1, bc2);
+  const n = sizeOf(grad.shape);
+  const pointers = [value, m, v, grad, ow, om, ov].map((t) => byteOffset(backend, t));
+  // Large variables in parts shared between threads (element-wise, so the parts never change a value).
+  const parts = ranges(n, Math.min(MAX_PARTS, Math.max(1, Math.floor(n / ELEMENTS_PER_PART))), 4);
+  const shares = parts.map(([i0, i1]) => [...pointers.map((p) => p + 4 * i0), i1 - i0, lr, beta1, beta2, epsilon, bc1, bc2]);
+  runShares(backend, "adam", shares);
   return [ow, om, ov];
 }
 
