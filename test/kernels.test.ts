@@ -105,7 +105,7 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
 
 describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gradients)", () => {
   // ci in fours and co in eights: forward and filter gradient by Winograd; the input gradient
-  // too where ci is in eights. Forward and input gradient take F(4×4, 3×3) where the image is in
+  // too where ci is in eights. All three take F(4×4, 3×3) where the image is in
   // fours (8×12, 10×6 valid → 8×4, 4×4 padded by 3 → 8×8, 28×28), else F(2×2, 3×3). Odd sizes
   // (tiles past the edge), "valid" and explicit uneven pads, padding wider than the filter,
   // one-pixel images, batches of many tile blocks and shares, and output channels not in eights.
@@ -122,6 +122,11 @@ describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gra
     [[9, 14, 14, 16], 24, "same"],
     [[3, 28, 28, 32], 32, "same"],
     [[2, 14, 14, 128], 64, "same"],
+    // The filter gradient by F(4×4) too where the output is in fours: uneven explicit pads, many
+    // tile blocks, output channels not in eights.
+    [[1, 7, 6, 8], 8, [[0, 0], [1, 2], [2, 2], [0, 0]]],
+    [[9, 16, 16, 16], 24, "same"],
+    [[2, 8, 8, 4], 3, "same"],
     // Output channels not in eights (an output image's): the filter gradient pads dy with zero channels.
     // (1×1 filters here too: the fused forward as a SIMD product with bias and relu.)
     [[2, 9, 7, 8], 1, "same"],

@@ -1128,3 +1128,118 @@ export function matmulBlocked(
     matmul(a + (<usize>k0) * ks, rowStride, colStride, b + (<usize>k0) * nB, c, 0, N, n, m0, m1, false, k0 > 0);
   }
 }
+
+// ---- Winograd F(4×4, 3×3) filter gradient: dg = Gᵀ (Σ_tiles V ⊙ A dY Aᵀ) G ----
+//
+// With the F(4×4) matrices above, a tile's 4×4 block dY of dy gives Z = A dY Aᵀ (6×6), its 6×6
+// input patch V = Bᵀ d B, and dU = Σ V ⊙ Z over all tiles is U's gradient; dg = Gᵀ dU G. Where
+// F(2×2) does 16 multiplies per 2×2 block of outputs and channel pair, this does 36 per 4×4.
+
+/** A of F(4×4, 3×3) (Aᵀ's transpose) applied to four vectors; stores the six results at out, out + step, …. */
+@inline function a6(d0: v128, d1: v128, d2: v128, d3: v128, out: usize, step: usize): void {
+  const TWO = f32x4.splat(2), FOUR = f32x4.splat(4), EIGHT = f32x4.splat(8);
+  const even = f32x4.add(d0, d2), odd = f32x4.add(d1, d3);
+  const even4 = f32x4.add(d0, f32x4.mul(FOUR, d2)), odd4 = f32x4.add(f32x4.mul(TWO, d1), f32x4.mul(EIGHT, d3));
+  v128.store(out, d0);
+  v128.store(out + step, f32x4.add(even, odd));
+  v128.store(out + 2 * step, f32x4.sub(even, odd));
+  v128.store(out + 3 * step, f32x4.add(even4, odd4));
+  v128.store(out + 4 * step, f32x4.sub(even4, odd4));
+  v128.store(out + 5 * step, d3);
+}
+
+/**
+ * dU rows [r0, r1) of the six rows of Winograd positions (dU [36][ci][co], a share's rows
+ * zeroed, then summed over every tile in order) for the filter gradient of a 3×3 stride-1 conv
+ * with x [batch, H, W, ci] and dy [batch, OH, OW, co], OH and OW multiples of 4, ci of 4, co of 8.
+ * `scratch` (16-byte aligned) holds max(ci, co) zeros, 36 pointers, 36 vectors, then V
+ * [6·(r1 − r0)][tb][ci] and Z [6·(r1 − r0)][tb][co].
+ */
+export function winograd4FilterGrad(
+  x: usize, dy: usize, du: usize, scratch: usize,
+  batch: u32, H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32, top: i32, left: i32,
+  r0: u32, r1: u32, tb: u32,
+): void {
+  const th = OH >> 2, tw = OW >> 2;
+  const tiles = batch * th * tw;
+  const rows = <usize>(r1 - r0);
+  const table = winogradZeros(scratch, ci > co ? ci : co);
+  const tmp = table + 36 * 8;
+  const v = tmp + 36 * 16;
+  const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
+  const vPos = (<usize>tb) * ciB, zPos = (<usize>tb) * coB;
+  const z = v + 6 * rows * vPos;
+  const dU = du + 6 * (<usize>r0) * (<usize>ci) * coB;
+  memory.fill(dU, 0, 6 * rows * (<usize>ci) * coB);
+  const R = 6 * sizeof<usize>();
+  const dyRow = (<usize>OW) * coB;
+  for (let first: u32 = 0; first < tiles; first += tb) {
+    const n = first + tb < tiles ? tb : tiles - first;
+    for (let j: u32 = 0; j < n; j++) {
+      const t = first + j;
+      const b = t / (th * tw);
+      const oh = <i32>(4 * ((t / tw) % th)), ow = <i32>(4 * (t % tw));
+      for (let r: i32 = 0; r < 6; r++) {
+        for (let s: i32 = 0; s < 6; s++) store<usize>(table + <usize>(r * 6 + s) * sizeof<usize>(), pixel(x, scratch, b, oh - top + r, ow - left + s, H, W, ciB));
+      }
+      // V's rows r0…r1 − 1: Bᵀ down the six columns into tmp [6][6], then along the share's rows.
+      for (let k: usize = 0; k < ciB; k += 16) {
+        for (let s: usize = 0; s < 6; s++) {
+          const p = table + s * sizeof<usize>();
+          bt6(
+            v128.load(load<usize>(p) + k), v128.load(load<usize>(p + R) + k), v128.load(load<usize>(p + 2 * R) + k),
+            v128.load(load<usize>(p + 3 * R) + k), v128.load(load<usize>(p + 4 * R) + k), v128.load(load<usize>(p + 5 * R) + k),
+            tmp + s * 16, 96,
+          );
+        }
+        for (let r = r0; r < r1; r++) {
+          const q = tmp + (<usize>r) * 96;
+          bt6(v128.load(q), v128.load(q + 16), v128.load(q + 32), v128.load(q + 48), v128.load(q + 64), v128.load(q + 80),
+            v + 6 * (<usize>(r - r0)) * vPos + (<usize>j) * ciB + k, vPos);
+        }
+      }
+      // Z's rows r0…r1 − 1 from the tile's 4×4 block of dy (inside the output: OH, OW in fours).
+      const d = dy + ((<usize>b * <usize>OH + <usize>oh) * <usize>OW + <usize>ow) * coB;
+      for (let o: usize = 0; o < coB; o += 16) {
+        for (let s: usize = 0; s < 4; s++) {
+          const p = d + s * coB + o;
+          a6(v128.load(p), v128.load(p + dyRow), v128.load(p + 2 * dyRow), v128.load(p + 3 * dyRow), tmp + s * 16, 96);
+        }
+        for (let r = r0; r < r1; r++) {
+          const q = tmp + (<usize>r) * 96;
+          a6(v128.load(q), v128.load(q + 16), v128.load(q + 32), v128.load(q + 48), z + 6 * (<usize>(r - r0)) * zPos + (<usize>j) * coB + o, zPos);
+        }
+      }
+    }
+    for (let p: usize = 0; p < 6 * rows; p++) {
+      // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
+      matmul(v + p * vPos, 1, ci, z + p * zPos, dU + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true);
+    }
+  }
+}
+
+/** Gᵀ of F(4×4, 3×3) applied to six vectors: the three sums (¼, −⅙, −⅙, 1/24, 1/24, 0), (0, −⅙, ⅙, 1/12, −1/12, 0), (0, −⅙, −⅙, ⅙, ⅙, 1). */
+@inline function gt6(e0: v128, e1: v128, e2: v128, e3: v128, e4: v128, e5: v128, out: usize, step: usize): void {
+  const Q = f32x4.splat(0.25), S = f32x4.splat(<f32>(1.0 / 6)), T = f32x4.splat(<f32>(1.0 / 12)), F = f32x4.splat(<f32>(1.0 / 24));
+  const s12 = f32x4.add(e1, e2), s34 = f32x4.add(e3, e4);
+  v128.store(out, f32x4.add(f32x4.sub(f32x4.mul(Q, e0), f32x4.mul(S, s12)), f32x4.mul(F, s34)));
+  v128.store(out + step, f32x4.add(f32x4.mul(S, f32x4.sub(e2, e1)), f32x4.mul(T, f32x4.sub(e3, e4))));
+  v128.store(out + 2 * step, f32x4.add(f32x4.mul(S, f32x4.sub(s34, s12)), e5));
+}
+
+/** dg [3, 3, ci, co] = Gᵀ dU G for dU [36][ci][co] from winograd4FilterGrad. `tmp` is scratch for 18 vectors. */
+export function winograd4FilterGradOut(du: usize, dg: usize, ci: u32, co: u32, tmp: usize): void {
+  const n = (<usize>ci) * (<usize>co) << 2;
+  for (let k: usize = 0; k < n; k += 16) {
+    const a = du + k;
+    // Gᵀ down each of the six columns S into tmp [3][6], then along tmp's three rows.
+    for (let s: usize = 0; s < 6; s++) {
+      gt6(v128.load(a + s * n), v128.load(a + (6 + s) * n), v128.load(a + (12 + s) * n), v128.load(a + (18 + s) * n),
+        v128.load(a + (24 + s) * n), v128.load(a + (30 + s) * n), tmp + s * 16, 96);
+    }
+    for (let r: usize = 0; r < 3; r++) {
+      const q = tmp + r * 96;
+      gt6(v128.load(q), v128.load(q + 16), v128.load(q + 32), v128.load(q + 48), v128.load(q + 64), v128.load(q + 80), dg + k + 3 * r * n, n);
+    }
+  }
+}

@@ -6,7 +6,7 @@
  * | kernel               | stock wasm 4.22          | ours                                  |
  * |----------------------|--------------------------|---------------------------------------|
  * | Conv2D, FusedConv2D  | XNNPACK                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3) (SIMD); 1×1: SIMD product; else XNNPACK |
- * | Conv2DBackpropFilter | missing                  | 3×3 stride 1: Winograd F(2×2, 3×3); SIMD (co in eights); else an XNNPACK conv or im2col + product |
+ * | Conv2DBackpropFilter | missing                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3); SIMD (co in eights); else an XNNPACK conv or im2col + product |
  * | Conv2DBackpropInput  | scalar loop              | 3×3 stride 1: Winograd; 1×1: product; SIMD gather (ci in eights); else XNNPACK phase convs or product + col2im |
  * | BatchMatMul          | scalar if transposed/batched | SIMD (N in eights); else explicit transpose, per-matrix XNNPACK |
  * | _FusedMatMul         | scalar if transposed     | SIMD with bias and relu; else explicit transpose, then XNNPACK |

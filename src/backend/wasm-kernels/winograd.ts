@@ -7,8 +7,12 @@
  *   input gradient   dx = conv(dy, g turned half a turn)      winogradConv with U turned
  *   filter gradient  dg = Gᵀ (Σ_tiles V ⊙ A dy Aᵀ) G          winogradFilterGrad, then …Out
  *
- * Results differ from a direct conv's by rounding only (the transforms' coefficients are 0, ±1
- * and ½); test/kernels.test.ts compares all three with the cpu backend.
+ * and F(4×4, 3×3) where the output is in fours (36 multiplies per 4×4 block), in all three too.
+ *
+ * Results differ from a direct conv's by rounding only; test/kernels.test.ts compares all three
+ * with the cpu backend. F(4×4)'s larger coefficients (up to 8 and 1/24) cost some precision:
+ * a 128×28×28 32 → 32 filter gradient is within 6e-5 of the largest value (F(2×2): 9e-6;
+ * forward and input gradient: ~1e-6), far inside a minibatch's noise.
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, disposeAll, sizeOf } from "./heap";
@@ -146,11 +150,13 @@ export function inputGradientByWinograd(backend: WasmBackend, dy: TensorInfo, fi
  * 128×28×28 32 → 32 filter gradient 16.3 → 14.9 ms. Fixed, so results never depend on threads.
  */
 const FILTER_ROWS_PER_SHARE = 2;
+/** F(4×4)'s six rows of positions in two shares of three. */
+const FILTER4_ROWS_PER_SHARE = 3;
 
 /**
- * dg of a 3×3 stride-1 conv: the four rows of Winograd positions are cut in shares (each reads
- * all of x and dy and owns its rows of dU), then dg = Gᵀ dU G. Needs ci a multiple of 4
- * (co is padded to eights).
+ * dg of a 3×3 stride-1 conv: the rows of Winograd positions (four for F(2×2), six for F(4×4),
+ * chosen as for the forward conv) are cut in shares (each reads all of x and dy and owns its
+ * rows of dU), then dg = Gᵀ dU G. Needs ci a multiple of 4 (co is padded to eights).
  */
 export function filterGradientByWinograd(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, c: tf.backend_util.Conv2DInfo): TensorInfo {
   if (c.outChannels % 8 !== 0) {
@@ -161,18 +167,28 @@ export function filterGradientByWinograd(backend: WasmBackend, x: TensorInfo, dy
     return dg;
   }
   const { batchSize: batch, inHeight: H, inWidth: W, inChannels: ci, outHeight: OH, outWidth: OW, outChannels: co } = c;
-  const du = backend.makeOutput([16, ci, co], "float32");
-  const rows = FILTER_ROWS_PER_SHARE;
-  const tb = tileBlock(4 * rows, ci + co);
-  const parts = ranges(4, 4 / rows);
-  const scratch = scratchFor(backend, parts.length, Math.max(ci, co) + 4 + 4 * rows * tb * (ci + co));
+  const m = chooseTile(OH, OW);
+  const side = m + 2; // rows (and columns) of Winograd positions
+  const du = backend.makeOutput([side * side, ci, co], "float32");
+  const rows = m === 4 ? FILTER4_ROWS_PER_SHARE : FILTER_ROWS_PER_SHARE;
+  const tb = tileBlock(side * rows, ci + co);
+  const parts = ranges(side, side / rows);
+  // F(4×4) also keeps 36 pointers and 36 vectors (see winograd4FilterGrad).
+  const scratch = scratchFor(backend, parts.length, Math.max(ci, co) + 4 + (m === 4 ? 72 + 144 : 0) + side * rows * tb * (ci + co));
   const shares = parts.map(([r0, r1], i) => [
     byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, du), scratch.at(i),
     batch, H, W, ci, OH, OW, co, c.padInfo.top, c.padInfo.left, r0, r1, tb,
   ]);
-  runShares(backend, "winogradFilterGrad", shares);
+  runShares(backend, m === 4 ? "winograd4FilterGrad" : "winogradFilterGrad", shares);
   const dg = backend.makeOutput([3, 3, ci, co], "float32");
-  simdKernels(backend).winogradFilterGradOut(byteOffset(backend, du), byteOffset(backend, dg), ci, co);
+  const simd = simdKernels(backend);
+  if (m === 4) {
+    const tmp = scratchFor(backend, 1, 72);
+    simd.winograd4FilterGradOut(byteOffset(backend, du), byteOffset(backend, dg), ci, co, tmp.at(0));
+    disposeAll(backend, tmp.info);
+  } else {
+    simd.winogradFilterGradOut(byteOffset(backend, du), byteOffset(backend, dg), ci, co);
+  }
   disposeAll(backend, du, scratch.info);
   return dg;
 }
