@@ -481,6 +481,34 @@ describe("Add, Sub, Multiply, RealDiv on wasm (rows by SIMD, one block of broadc
   });
 });
 
+describe("FusedBatchNorm on wasm (rows by SIMD)", () => {
+  for (const [shape, eps] of [[[4, 5, 6, 8], 1e-3], [[3, 7], 1e-5], [[128, 14, 14, 12], 1e-3]] as [number[], number][]) {
+    it(`[${shape}] ε ${eps}: tfjs's own wasm kernel to the bit, and cpu with gradients`, async () => {
+      const c = shape[shape.length - 1];
+      const norm = (x: tf.Tensor, m: tf.Tensor, v: tf.Tensor, o: tf.Tensor, sc: tf.Tensor) => tf.batchNorm(x, m, tf.add(tf.abs(v), 0.1), o, sc, eps);
+      const inputs = [{ shape, seed: 81 }, ...[82, 83, 84, 85].map((seed) => ({ shape: [c], seed }))];
+      await compare("batchNorm", norm, inputs);
+      await tf.setBackend("wasm");
+      const [x, m, v, o, sc] = inputs.map(({ shape: s, seed }) => tf.tensor(data(seed, sizeOf(s)), s));
+      const variance = tf.add(tf.abs(v), 0.1);
+      const ours = tf.batchNorm(x, m, variance, o, sc, eps);
+      const theirs = tf.engine().makeTensorFromTensorInfo(
+        runOriginal("FusedBatchNorm", asWasmBackend(tf.backend()), { x, mean: m, variance, offset: o, scale: sc }, { varianceEpsilon: eps }),
+      );
+      const [a, b] = [ours.dataSync(), theirs.dataSync()];
+      for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `element ${i}: ${a[i]} vs ${b[i]}`);
+      tf.dispose([x, m, v, o, sc, variance, ours, theirs]);
+    });
+  }
+
+  it("statistics that are not one per channel run tfjs's kernel", async () => {
+    await tf.setBackend("wasm");
+    const y = tf.batchNorm(tf.ones([2, 3]), tf.scalar(0.5), tf.scalar(4)); // ε 0.001 by default
+    assert.deepEqual([...y.dataSync()].map((v) => +v.toFixed(5)), Array(6).fill(+(0.5 / Math.sqrt(4.001)).toFixed(5)));
+    y.dispose();
+  });
+});
+
 describe("LeakyRelu on wasm (one SIMD pass each way)", () => {
   const cases: [number[], number][] = [
     [[3, 5, 7], 0.2], // a tail that is not in fours

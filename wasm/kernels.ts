@@ -1243,3 +1243,38 @@ export function winograd4FilterGradOut(du: usize, dg: usize, ci: u32, co: u32, t
     }
   }
 }
+
+/** The high two float lanes of v as float64 lanes. */
+@inline function promoteHigh(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+}
+
+/**
+ * Rows [r0, r1) of tfjs-backend-wasm's FusedBatchNorm over rows of C floats, as its compiled
+ * kernel computes them (found by comparing outputs bit for bit): t = (x − mean)·scale in float32,
+ * then y = offset + t / √(variance + ε) in float64, rounded once; √(variance + ε) in float32.
+ * mean, variance, offset and scale hold C floats each; `nf` is scratch for C floats.
+ */
+export function batchNormRows(
+  x: usize, mean: usize, variance: usize, offset: usize, scale: usize, y: usize, nf: usize,
+  eps: f32, r0: u32, r1: u32, C: u32,
+): void {
+  const rowB = (<usize>C) << 2;
+  for (let c: usize = 0; c < rowB; c += 4) store<f32>(nf + c, Mathf.sqrt(load<f32>(variance + c) + eps));
+  const whole = rowB & ~(<usize>15);
+  for (let r = r0; r < r1; r++) {
+    const xr = x + (<usize>r) * rowB, yr = y + (<usize>r) * rowB;
+    let c: usize = 0;
+    for (; c < whole; c += 16) {
+      const t = f32x4.mul(f32x4.sub(v128.load(xr + c), v128.load(mean + c)), v128.load(scale + c));
+      const o = v128.load(offset + c), n = v128.load(nf + c);
+      const lo = f64x2.add(f64x2.promote_low_f32x4(o), f64x2.div(f64x2.promote_low_f32x4(t), f64x2.promote_low_f32x4(n)));
+      const hi = f64x2.add(promoteHigh(o), f64x2.div(promoteHigh(t), promoteHigh(n)));
+      v128.store(yr + c, v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+    }
+    for (; c < rowB; c += 4) {
+      const t = (load<f32>(xr + c) - load<f32>(mean + c)) * load<f32>(scale + c);
+      store<f32>(yr + c, <f32>(<f64>load<f32>(offset + c) + <f64>t / <f64>load<f32>(nf + c)));
+    }
+  }
+}

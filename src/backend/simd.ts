@@ -43,6 +43,8 @@ export interface SimdKernels {
   winograd4FilterGrad(x: number, dy: number, du: number, scratch: number, batch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
     top: number, left: number, r0: number, r1: number, tb: number): void;
   winograd4FilterGradOut(du: number, dg: number, ci: number, co: number, tmp: number): void;
+  batchNormRows(x: number, mean: number, variance: number, offset: number, scale: number, y: number, nf: number,
+    eps: number, r0: number, r1: number, C: number): void;
   broadcastBinary(big: number, small: number, out: number, r0: number, r1: number, M: number, C: number, op: number, smallFirst: boolean | number): void;
   zero(p: number, bytes: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
@@ -51,7 +53,8 @@ export interface SimdKernels {
 type KernelName = keyof SimdKernels;
 const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGrad", "matmul",
   "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows",
-  "leakyRelu", "leakyReluGrad", "broadcastBinary", "matmulBlocked", "winograd4FilterGrad", "winograd4FilterGradOut"];
+  "leakyRelu", "leakyReluGrad", "broadcastBinary", "matmulBlocked", "winograd4FilterGrad", "winograd4FilterGradOut",
+  "batchNormRows"];
 const MAX_ARGS = 24;
 
 /** Where `npm run build:wasm` writes the two builds. */

@@ -18,6 +18,7 @@
  * | Identity, Cast (same dtype) | a copy (the tape clones every saved tensor) | shared data, reference-counted |
  * | Concat, SplitV       | element by element in JS | one block copy per row and part (SIMD module) |
  * | Add, Sub, Multiply, RealDiv | broadcasts element by element; same shapes on one thread | rows by SIMD (threads), one block of broadcast axes |
+ * | FusedBatchNorm       | element by element, four wrapping indices | rows by SIMD (threads), same operations in order |
  * | LeakyRelu (+ its gradient) | element by element; gradient as 3 kernels | one SIMD pass each way (threads) |
  * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one pass each way with its own sigmoid, keeps μ and 1/σ (SIMD, threads) |
  * | LatentLabAdamUpdate (train/adam.ts) | (new) ~13 ops per variable | one kernel per variable (SIMD) |
@@ -39,8 +40,9 @@ import { transposeKernels } from "./transpose";
 import { splitKernels } from "./split";
 import { activationKernels, leakyReluGradient } from "./activation";
 import { binaryKernels } from "./binary";
+import { batchNormKernels } from "./batchnorm";
 
-export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels, ...reduceKernels, ...transposeKernels, ...shareKernels, ...layerNormKernels, ...splitKernels, ...activationKernels, ...binaryKernels];
+export const wasmKernels: tf.KernelConfig[] = [...convKernels, ...matmulKernels, ...segmentKernels, ...reduceKernels, ...transposeKernels, ...shareKernels, ...layerNormKernels, ...splitKernels, ...activationKernels, ...binaryKernels, ...batchNormKernels];
 
 let registered = false;
 
