@@ -343,6 +343,11 @@ describe("Transpose on wasm (blocked matrix transposes)", () => {
     [[3, 4, 5, 6], [0, 2, 1, 3]],
     [[2, 3, 4], [2, 1, 0]], // not a matrix transpose: tfjs's kernel
     [[2, 3, 4, 5], [3, 1, 2, 0]],
+    // 4096 elements or more per matrix: by SIMD (4 × 4 blocks; edges of rows and columns not in
+    // fours, a batch, output rows shared between threads in runs of 16).
+    [[3, 64, 70], [0, 2, 1]],
+    [[2, 28, 28, 64], [3, 0, 1, 2]],
+    [[601, 301], [1, 0]],
   ];
   for (const [shape, perm] of cases) {
     it(`[${shape}] by [${perm}] (float32, and int32 values)`, async () => {

@@ -1278,3 +1278,37 @@ export function batchNormRows(
     }
   }
 }
+
+/**
+ * Output rows [c0, c1) of the transpose of a rows × cols matrix of 4-byte values (float32 or
+ * int32: only copied), src to dst: dst[c][r] = src[r][c]. Sixteen columns (a cache line of each
+ * input row) at a time, as 4 × 4 blocks turned in registers; edges one value at a time.
+ */
+export function transposeRows(src: usize, dst: usize, rows: u32, cols: u32, c0: u32, c1: u32): void {
+  const inRow = (<usize>cols) << 2, outRow = (<usize>rows) << 2;
+  const fullRows = rows & ~3;
+  for (let cb = c0; cb < c1; cb += 16) {
+    const ce = cb + 16 < c1 ? cb + 16 : c1;
+    const fullEnd = cb + ((ce - cb) & ~3); // columns handled four at a time
+    for (let r: u32 = 0; r < fullRows; r += 4) {
+      const s = src + (<usize>r) * inRow;
+      for (let c = cb; c < fullEnd; c += 4) {
+        const p = s + ((<usize>c) << 2);
+        const a = v128.load(p), b = v128.load(p + inRow), e = v128.load(p + 2 * inRow), f = v128.load(p + 3 * inRow);
+        const t0 = v128.shuffle<i32>(a, b, 0, 4, 1, 5), t1 = v128.shuffle<i32>(a, b, 2, 6, 3, 7);
+        const t2 = v128.shuffle<i32>(e, f, 0, 4, 1, 5), t3 = v128.shuffle<i32>(e, f, 2, 6, 3, 7);
+        const q = dst + (<usize>c) * outRow + ((<usize>r) << 2);
+        v128.store(q, v128.shuffle<i32>(t0, t2, 0, 1, 4, 5));
+        v128.store(q + outRow, v128.shuffle<i32>(t0, t2, 2, 3, 6, 7));
+        v128.store(q + 2 * outRow, v128.shuffle<i32>(t1, t3, 0, 1, 4, 5));
+        v128.store(q + 3 * outRow, v128.shuffle<i32>(t1, t3, 2, 3, 6, 7));
+      }
+      for (let c = fullEnd; c < ce; c++) {
+        for (let i: u32 = 0; i < 4; i++) store<u32>(dst + (<usize>c) * outRow + ((<usize>(r + i)) << 2), load<u32>(s + (<usize>i) * inRow + ((<usize>c) << 2)));
+      }
+    }
+    for (let r = fullRows; r < rows; r++) {
+      for (let c = cb; c < ce; c++) store<u32>(dst + (<usize>c) * outRow + ((<usize>r) << 2), load<u32>(src + (<usize>r) * inRow + ((<usize>c) << 2)));
+    }
+  }
+}

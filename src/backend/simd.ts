@@ -45,6 +45,7 @@ export interface SimdKernels {
   winograd4FilterGradOut(du: number, dg: number, ci: number, co: number, tmp: number): void;
   batchNormRows(x: number, mean: number, variance: number, offset: number, scale: number, y: number, nf: number,
     eps: number, r0: number, r1: number, C: number): void;
+  transposeRows(src: number, dst: number, rows: number, cols: number, c0: number, c1: number): void;
   broadcastBinary(big: number, small: number, out: number, r0: number, r1: number, M: number, C: number, op: number, smallFirst: boolean | number): void;
   zero(p: number, bytes: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
@@ -54,7 +55,7 @@ type KernelName = keyof SimdKernels;
 const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGrad", "matmul",
   "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows",
   "leakyRelu", "leakyReluGrad", "broadcastBinary", "matmulBlocked", "winograd4FilterGrad", "winograd4FilterGradOut",
-  "batchNormRows"];
+  "batchNormRows", "transposeRows"];
 const MAX_ARGS = 24;
 
 /** Where `npm run build:wasm` writes the two builds. */

@@ -57,8 +57,8 @@ function binary(name: OpName): tf.KernelFunc {
       const aBig = sizeOf(a.shape) >= sizeOf(b.shape);
       const [big, small] = aBig ? [a, b] : [b, a];
       const layout = sizeOf(big.shape) > 0 ? broadcastLayout(big.shape, small.shape) : null;
-      // Ranks may differ ([C] against [B, C]): the output takes the larger one.
-      if (layout && big.shape.length >= small.shape.length) {
+      // Ranks may differ ([C] against [B, C]): the output is big's shape.
+      if (layout) {
         const out = backend.makeOutput(big.shape, "float32");
         const { rows, M, C } = layout;
         const n = rows * C;
