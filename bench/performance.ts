@@ -12,7 +12,7 @@
  * For each, LatentLab on every available backend and — when Debian's python3-torch is importable
  * by /usr/bin/python3 — the identical model in PyTorch with 1 and 2 threads (parameter counts
  * checked equal), alternating rounds, medians of steps after a warm-up (at least 2 steps and
- * WARMUP_SECONDS, both sides). Prints ms/step, steps/s, achieved GFLOP/s
+ * WARMUP_SECONDS, both sides, before every round). Prints ms/step, steps/s, achieved GFLOP/s
  * (analytic FLOPs, below), peak memory, and the ratio to PyTorch's best thread count. Then the
  * kernel's time to a first result and the live dashboard's overhead. Prints, never asserts.
  *
@@ -36,7 +36,8 @@ const REPS = Number(process.env.REPS ?? 5);
  * Warm-up before timing, on both sides: at least 2 steps and this many seconds. A fresh
  * LatentLab process runs its first ~20 VAE steps 30–60% slower than later ones (V8 compiles
  * JavaScript and wasm in tiers, in the background), so 2 steps alone timed the start-up, not
- * training. PyTorch, in a fresh process each round, gets the same rule.
+ * training. PyTorch, in a fresh process each round, gets the same rule, and so does LatentLab
+ * before each of its rounds (after PyTorch's processes ran).
  */
 const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 3);
 const PYTHON = process.env.LATENTLAB_PYTHON ?? "/usr/bin/python3";
@@ -146,10 +147,15 @@ async function measure(w: Workload, backend: string, torch: string | null): Prom
   let peerParams = 0;
   let peerRss = 0;
   const reps = backend === "cpu" ? 1 : REPS;
-  const warm = performance.now();
-  for (let i = 0; i < 2 || (backend !== "cpu" && performance.now() - warm < 1000 * WARMUP_SECONDS); i++) await model.step();
+  const warmUp = async () => {
+    const warm = performance.now();
+    for (let i = 0; i < 2 || (backend !== "cpu" && performance.now() - warm < 1000 * WARMUP_SECONDS); i++) await model.step();
+  };
   for (let round = 0; round < (backend === "cpu" ? 1 : ROUNDS); round++) {
-    if (round > 0) await model.step(); // untimed: the PyTorch runs between rounds left the caches cold
+    // Every round, as every PyTorch round (a fresh process) does: the PyTorch runs between rounds
+    // leave the caches cold, and one untimed step was not enough (the first timed VAE step of a
+    // round ran ~30 % slower than the rest).
+    if (round === 0 || backend !== "cpu") await warmUp();
     for (let i = 0; i < reps; i++) {
       const t0 = performance.now();
       await model.step();
