@@ -179,6 +179,27 @@ export function ranges(n: number, parts: number, align = 1): [number, number][] 
   return out;
 }
 
+/**
+ * Scratch for `count` shares of `floats` floats each, as one tensor (the caller disposes `info`):
+ * share i's starts at `at(i)`, 16-byte aligned (the SIMD kernels load and store whole vectors),
+ * each rounded up to whole vectors.
+ */
+export function scratchFor(backend: WasmBackend, count: number, floats: number): { info: tf.TensorInfo; at(i: number): number } {
+  const each = 4 * Math.ceil(floats / 4);
+  const info = backend.makeOutput([count * each + 4], "float32");
+  const base = 16 * Math.ceil(byteOffset(backend, info) / 16);
+  return { info, at: (i) => base + 4 * each * i };
+}
+
+/**
+ * How many shares a job of `items` takes: one per `perItems` (at least one, at most
+ * `maxShares`). Fixed by the job's size alone, never by the thread count, so that shares that
+ * sum in a fixed order give the same result on any number of threads.
+ */
+export function shareCount(items: number, perItems: number, maxShares = 16): number {
+  return Math.min(maxShares, Math.max(1, Math.floor(items / perItems)));
+}
+
 /** A tensor's first byte in the heap (what the SIMD kernels take). */
 export function byteOffset(backend: WasmBackend, info: tf.TensorInfo): number {
   return backend.dataIdMap.get(info.dataId).memoryOffset;

@@ -12,7 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { asWasmBackend, sizeOf } from "../backend/wasm-kernels/heap";
-import { byteOffset, ranges, runShares } from "../backend/simd";
+import { byteOffset, ranges, runShares, shareCount } from "../backend/simd";
 
 export const ADAM_KERNEL = "LatentLabAdamUpdate";
 
@@ -47,7 +47,6 @@ function adamLoop(
 
 /** A variable this large is updated in parts of about this many elements, on every wasm thread. */
 const ELEMENTS_PER_PART = 1 << 15;
-const MAX_PARTS = 16;
 
 function wasmAdam({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   const backend = asWasmBackend(anyBackend);
@@ -59,7 +58,7 @@ function wasmAdam({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFu
   const n = sizeOf(grad.shape);
   const pointers = [value, m, v, grad, ow, om, ov].map((t) => byteOffset(backend, t));
   // Large variables in parts shared between threads (element-wise, so the parts never change a value).
-  const parts = ranges(n, Math.min(MAX_PARTS, Math.max(1, Math.floor(n / ELEMENTS_PER_PART))), 4);
+  const parts = ranges(n, shareCount(n, ELEMENTS_PER_PART), 4);
   const shares = parts.map(([i0, i1]) => [...pointers.map((p) => p + 4 * i0), i1 - i0, lr, beta1, beta2, epsilon, bc1, bc2]);
   runShares(backend, "adam", shares);
   return [ow, om, ov];

@@ -9,18 +9,17 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { asWasmBackend, runOriginal, sizeOf } from "./heap";
-import { byteOffset, ranges, runShares } from "../simd";
+import { byteOffset, ranges, runShares, shareCount } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
 export const LEAKY_RELU_GRAD = "LatentLabLeakyReluGrad";
 
-/** Elements per share of an element-wise pass (shares are fixed by size, never by thread count). */
+/** Elements per share of an element-wise pass. */
 const ELEMENTS_PER_SHARE = 1 << 16;
-const MAX_SHARES = 16;
 
 function elementShares(n: number): [number, number][] {
-  return ranges(n, Math.min(MAX_SHARES, Math.max(1, Math.floor(n / ELEMENTS_PER_SHARE))), 4);
+  return ranges(n, shareCount(n, ELEMENTS_PER_SHARE), 4);
 }
 
 function leakyRelu({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {

@@ -9,12 +9,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { asWasmBackend, disposeAll, runOriginal, sizeOf } from "./heap";
-import { byteOffset, ranges, runShares } from "../simd";
+import { byteOffset, ranges, runShares, shareCount } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
 const ROWS_PER_SHARE = 4096;
-const MAX_SHARES = 16;
 
 function fusedBatchNorm({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
@@ -30,7 +29,7 @@ function fusedBatchNorm({ inputs, backend: anyBackend, attrs }: Parameters<tf.Ke
   const y = backend.makeOutput(x.shape, "float32");
   const rows = sizeOf(x.shape) / C;
   if (rows === 0) return y;
-  const parts = ranges(rows, Math.min(MAX_SHARES, Math.max(1, Math.floor(rows / ROWS_PER_SHARE))));
+  const parts = ranges(rows, shareCount(rows, ROWS_PER_SHARE));
   const nf = backend.makeOutput([parts.length * C], "float32"); // √(variance + ε), one copy per share
   const at = (t: TensorInfo) => byteOffset(backend, t);
   const shares = parts.map(([r0, r1], i) => [

@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { asWasmBackend, runOriginal, sizeOf } from "./heap";
-import { byteOffset, ranges, runShares } from "../simd";
+import { byteOffset, ranges, runShares, shareCount } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -21,7 +21,6 @@ type OpName = keyof typeof OPS;
 /** Elements below which one thread does the whole op (waking a helper costs more). */
 const PARALLEL_ELEMENTS = 1 << 17;
 const ELEMENTS_PER_SHARE = 1 << 16;
-const MAX_SHARES = 16;
 
 /**
  * `small` against `big` (the output's shape) as rows: [A, M, C] with small [A, C] read for all
@@ -62,7 +61,7 @@ function binary(name: OpName): tf.KernelFunc {
         const out = backend.makeOutput(big.shape, "float32");
         const { rows, M, C } = layout;
         const n = rows * C;
-        const parts = n < PARALLEL_ELEMENTS ? 1 : Math.min(MAX_SHARES, Math.max(1, Math.floor(n / ELEMENTS_PER_SHARE)));
+        const parts = n < PARALLEL_ELEMENTS ? 1 : shareCount(n, ELEMENTS_PER_SHARE);
         const [pb, ps, po] = [big, small, out].map((t) => byteOffset(backend, t));
         const shares = ranges(rows, parts).map(([r0, r1]) => [pb, ps, po, r0, r1, M, C, OPS[name], aBig ? 0 : 1]);
         runShares(backend, "broadcastBinary", shares);

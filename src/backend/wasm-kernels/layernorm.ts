@@ -17,7 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, sizeOf } from "./heap";
-import { byteOffset, ranges, runShares } from "../simd";
+import { byteOffset, ranges, runShares, scratchFor, shareCount } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -38,7 +38,7 @@ const ROWS_PER_SHARE = 2048;
 const MAX_SHARES = 16;
 
 function shareRanges(rows: number): [number, number][] {
-  return ranges(rows, Math.min(MAX_SHARES, Math.max(1, Math.floor(rows / ROWS_PER_SHARE))));
+  return ranges(rows, shareCount(rows, ROWS_PER_SHARE, MAX_SHARES));
 }
 
 /** The constants of the SIMD sigmoid (wasm/kernels.ts, sigmoid4), in its order, each as four lanes. */
@@ -52,10 +52,9 @@ const SIGMOID_CONSTS = (() => {
 
 /** A tensor holding SIGMOID_CONSTS (the caller disposes it) and the 16-byte-aligned address of the table in it. */
 function sigmoidConsts(backend: WasmBackend): { info: TensorInfo; at: number } {
-  const info = backend.makeOutput([SIGMOID_CONSTS.length + 4], "float32");
-  const at = 16 * Math.ceil(byteOffset(backend, info) / 16);
-  heapF32(backend).set(SIGMOID_CONSTS, at / 4);
-  return { info, at };
+  const scratch = scratchFor(backend, 1, SIGMOID_CONSTS.length);
+  heapF32(backend).set(SIGMOID_CONSTS, scratch.at(0) / 4);
+  return { info: scratch.info, at: scratch.at(0) };
 }
 
 function layerNorm({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo[] {
@@ -90,8 +89,8 @@ function layerNormGrad({ inputs, backend: anyBackend, attrs }: Parameters<tf.Ker
   const cPad = 4 * Math.ceil(c / 4);
   const perShare = 4 * c + 2 * cPad;
   const consts = sigmoidConsts(backend);
-  const scratch = backend.makeOutput([parts.length * perShare + 4], "float32");
-  const base = 16 * Math.ceil(at(scratch) / 16);
+  const scratch = scratchFor(backend, parts.length, perShare); // perShare is whole vectors
+  const base = scratch.at(0);
   new Uint8Array(backend.wasm.HEAPU8.buffer, base, 4 * parts.length * perShare).fill(0);
   const shares = parts.map(([r0, r1], i) => {
     const acc = base + 4 * perShare * i;
@@ -112,7 +111,7 @@ function layerNormGrad({ inputs, backend: anyBackend, attrs }: Parameters<tf.Ker
     heap[g + i] = sg;
     heap[b + i] = sb;
   }
-  disposeAll(backend, scratch, consts.info);
+  disposeAll(backend, scratch.info, consts.info);
   return [dx, dgamma, dbeta];
 }
 

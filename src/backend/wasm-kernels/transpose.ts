@@ -12,7 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, heapView, runOriginal, sizeOf } from "./heap";
-import { ranges, runShares } from "../simd";
+import { ranges, runShares, shareCount } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -71,7 +71,6 @@ function transposeMatrices(arr: Float32Array | Int32Array, src: number, dst: num
 const SIMD_ELEMENTS = 4096;
 /** A share of a threaded transpose: about this many elements, in whole cache lines of output rows. */
 const ELEMENTS_PER_SHARE = 1 << 16;
-const MAX_SHARES = 16;
 
 /**
  * `batch` matrices of rows × cols (byte offsets src, dst) by LatentLab's SIMD kernel
@@ -81,7 +80,7 @@ const MAX_SHARES = 16;
  */
 function transposeBySimd(backend: WasmBackend, src: number, dst: number, batch: number, rows: number, cols: number): void {
   const size = 4 * rows * cols;
-  const parts = ranges(cols, Math.min(MAX_SHARES, Math.max(1, Math.floor((rows * cols) / ELEMENTS_PER_SHARE))), 16);
+  const parts = ranges(cols, shareCount(rows * cols, ELEMENTS_PER_SHARE), 16);
   for (let b = 0; b < batch; b++) {
     runShares(backend, "transposeRows", parts.map(([c0, c1]) => [src + b * size, dst + b * size, rows, cols, c0, c1]));
   }

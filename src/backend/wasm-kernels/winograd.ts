@@ -16,7 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, disposeAll, sizeOf } from "./heap";
-import { byteOffset, ranges, runShares, simdKernels } from "../simd";
+import { byteOffset, ranges, runShares, scratchFor, simdKernels } from "../simd";
 import { wasmThreads } from "../threads";
 
 type TensorInfo = tf.TensorInfo;
@@ -36,14 +36,6 @@ export function winogradFits(c: tf.backend_util.Conv2DInfo): boolean {
     c.strideHeight === 1 && c.strideWidth === 1 &&
     c.dilationHeight === 1 && c.dilationWidth === 1
   );
-}
-
-/** The scratch for `count` shares of `floats` floats each (16-byte multiples), as one tensor. */
-function scratchFor(backend: WasmBackend, count: number, floats: number): { info: TensorInfo; at(i: number): number } {
-  const each = 4 * Math.ceil(floats / 4);
-  const info = backend.makeOutput([count * each + 4], "float32");
-  const base = 16 * Math.ceil(byteOffset(backend, info) / 16);
-  return { info, at: (i) => base + 4 * each * i };
 }
 
 /**
