@@ -8,20 +8,20 @@
  * | Conv2D, FusedConv2D  | XNNPACK                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3) (SIMD); 1×1: SIMD product; else XNNPACK |
  * | Conv2DBackpropFilter | missing                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3); SIMD (co in eights); else an XNNPACK conv or im2col + product |
  * | Conv2DBackpropInput  | scalar loop              | 3×3 stride 1: Winograd; 1×1: product; SIMD gather (ci in eights); else XNNPACK phase convs or product + col2im |
- * | BatchMatMul          | scalar if transposed/batched | SIMD (N in eights); else explicit transpose, per-matrix XNNPACK |
+ * | BatchMatMul          | scalar if transposed/batched | SIMD (N in eights; long K in cached blocks; aᵀ·column as a row); else explicit transpose, per-matrix XNNPACK |
  * | _FusedMatMul         | scalar if transposed     | SIMD with bias and relu; else explicit transpose, then XNNPACK |
  * | UnsortedSegmentSum   | missing (gather's gradient) | scatter-add on the heap            |
  * | GatherV2             | element by element       | one block copy per gathered slice     |
  * | Sum, Mean            | transpose first unless innermost | in-place block sums (float64, SIMD) |
  * | Tile                 | per-element index arithmetic | one copy, then block copies       |
- * | Transpose            | per-element index arithmetic; power-of-two strides | blocked matrix transposes |
+ * | Transpose            | per-element index arithmetic; power-of-two strides | matrix transposes by 4×4 SIMD blocks (threads), small ones blocked in JS |
  * | Identity, Cast (same dtype) | a copy (the tape clones every saved tensor) | shared data, reference-counted |
  * | Concat, SplitV       | element by element in JS | one block copy per row and part (SIMD module) |
  * | Add, Sub, Multiply, RealDiv | broadcasts element by element; same shapes on one thread | rows by SIMD (threads), one block of broadcast axes |
  * | FusedBatchNorm       | element by element, four wrapping indices | rows by SIMD (threads), same operations in order |
  * | LeakyRelu (+ its gradient) | element by element; gradient as 3 kernels | one SIMD pass each way (threads) |
  * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one pass each way with its own sigmoid, keeps μ and 1/σ (SIMD, threads) |
- * | LatentLabAdamUpdate (train/adam.ts) | (new) ~13 ops per variable | one kernel per variable (SIMD) |
+ * | LatentLabAdamUpdate (train/adam.ts) | (new) ~13 ops per variable | one kernel per variable (SIMD; large ones shared between threads) |
  *
  * "SIMD" marks LatentLab's own wasm module (wasm/kernels.ts, loaded by src/backend/simd.ts): the
  * convolutions, products and layer norms there run on every wasm thread (a helper worker per
