@@ -18,8 +18,7 @@ type TensorInfo = tf.TensorInfo;
 const OPS = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3 } as const;
 type OpName = keyof typeof OPS;
 
-/** Elements below which one thread does the whole op (waking a helper costs more). */
-const PARALLEL_ELEMENTS = 1 << 17;
+/** Elements per share: an op under twice this runs whole on the calling thread (waking a helper costs more). */
 const ELEMENTS_PER_SHARE = 1 << 16;
 
 /**
@@ -61,7 +60,7 @@ function binary(name: OpName): tf.KernelFunc {
         const out = backend.makeOutput(big.shape, "float32");
         const { rows, M, C } = layout;
         const n = rows * C;
-        const parts = n < PARALLEL_ELEMENTS ? 1 : shareCount(n, ELEMENTS_PER_SHARE);
+        const parts = shareCount(n, ELEMENTS_PER_SHARE);
         const [pb, ps, po] = [big, small, out].map((t) => byteOffset(backend, t));
         const shares = ranges(rows, parts).map(([r0, r1]) => [pb, ps, po, r0, r1, M, C, OPS[name], aBig ? 0 : 1]);
         runShares(backend, "broadcastBinary", shares);
