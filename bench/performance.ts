@@ -16,8 +16,12 @@
  * (analytic FLOPs, below), peak memory, and the ratio to PyTorch's best thread count. Then the
  * kernel's time to a first result and the live dashboard's overhead. Prints, never asserts.
  *
- * The wasm backend runs on its default threads (one per core, up to 4); a row for one wasm thread
- * comes from a child process (the thread count is fixed when the backend starts).
+ * Each workload runs in a fresh process of its own, on our side as on PyTorch's: in one process our
+ * DDPM step, run after the VAE and the DCGAN, took up to ~25 % longer than in a fresh one (a
+ * DDPM-only run gave 1.28× where the full run gave 0.91×), and a benchmark should not hand one
+ * side a history the other lacks. The wasm backend runs on its default threads (one per core, up
+ * to 4); a row for one wasm thread comes from another child process (the thread count is fixed
+ * when the backend starts).
  *
  *   npm run bench -- performance     (ROUNDS=3 REPS=5 WARMUP_SECONDS=3; BENCH_CPU=1 adds the cpu backend;
  *                                     WORKLOADS=vae,dcgan picks workloads; BENCH_STEPS=1 prints
@@ -144,6 +148,8 @@ async function measure(w: Workload, backend: string, torch: string | null): Prom
   const model = await w.setup();
   const ours: number[] = [];
   const peers: Record<number, number[]> = { 1: [], 2: [] };
+  /** Per round: PyTorch's best median over ours (the spread says how far the VM drifted). */
+  const roundRatios: number[] = [];
   let peerParams = 0;
   let peerRss = 0;
   const reps = backend === "cpu" ? 1 : REPS;
@@ -156,18 +162,23 @@ async function measure(w: Workload, backend: string, torch: string | null): Prom
     // leave the caches cold, and one untimed step was not enough (the first timed VAE step of a
     // round ran ~30 % slower than the rest).
     if (round === 0 || backend !== "cpu") await warmUp();
+    const mine: number[] = [];
     for (let i = 0; i < reps; i++) {
       const t0 = performance.now();
       await model.step();
-      ours.push(performance.now() - t0);
+      mine.push(performance.now() - t0);
     }
+    ours.push(...mine);
     if (torch && backend === "wasm") {
+      const theirs: number[] = [];
       for (const threads of [1, 2]) {
         const r = torchRun(w.name, threads, reps);
         peers[threads].push(...r.times);
+        theirs.push(median(r.times));
         peerParams = r.params;
         peerRss = Math.max(peerRss, r.maxrss);
       }
+      roundRatios.push(Math.min(...theirs) / median(mine));
     }
   }
   const ms = median(ours);
@@ -195,6 +206,7 @@ async function measure(w: Workload, backend: string, torch: string | null): Prom
     const best = Math.min(p1, p2);
     const peer = `PyTorch's best (${p1 <= p2 ? 1 : 2} thread${p1 <= p2 ? "" : "s"})`;
     console.log(`  → LatentLab at ${(best / ms).toFixed(2)}× ${peer} steps/s; ${gflops.toFixed(1)} GFLOP/s achieved`);
+    console.log(`  → round by round: ${roundRatios.map((r) => `${r.toFixed(2)}×`).join(", ")} (PyTorch's faster thread count that round over ours)`);
     if (single) console.log(`  → one wasm thread: ${(best / single.ms).toFixed(2)}× ${peer}; ${threads} threads are ${(single.ms / ms).toFixed(2)}× one`);
   }
   model.dispose();
@@ -256,10 +268,26 @@ async function dashboardOverhead(): Promise<string> {
   }
 }
 
+/** One workload on one backend in a fresh process (BENCH_WORKLOAD), printing its rows; false if it failed. */
+function freshProcess(workload: string, backend: string): boolean {
+  const r = spawnSync(process.execPath, [__filename], {
+    stdio: "inherit",
+    env: { ...process.env, BENCH_WORKLOAD: workload, BENCH_BACKEND: backend },
+  });
+  if (r.status !== 0) console.log(`  (${workload} on ${backend}: the benchmark's process failed — ${r.error?.message ?? `exit ${r.status ?? r.signal}`})`);
+  return r.status === 0;
+}
+
 async function main(): Promise<void> {
   if (process.env.BENCH_CHILD) {
     await lab.ready({ quiet: true });
     for (const w of WORKLOADS) if (process.env.WORKLOADS?.split(",").includes(w.name)) await measure(w, "wasm", null);
+    return;
+  }
+  if (process.env.BENCH_WORKLOAD) {
+    const w = WORKLOADS.find((x) => x.name === process.env.BENCH_WORKLOAD) as Workload;
+    const backend = process.env.BENCH_BACKEND ?? "wasm";
+    await measure(w, backend, backend === "wasm" ? torchAvailable() : null);
     return;
   }
   const info = await lab.ready();
@@ -267,14 +295,16 @@ async function main(): Promise<void> {
   const backends = ["wasm", ...(process.env.BENCH_CPU === "1" ? ["cpu"] : []), ...(info.backend === "tensorflow" ? ["tensorflow"] : [])];
   const only = process.env.WORKLOADS ? process.env.WORKLOADS.split(",") : null;
   console.log(`Performance · ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}) · Node ${process.version} · backends ${backends.join(", ")} · PyTorch ${torch ?? "not installed"}`);
-  console.log(`medians of ${ROUNDS} rounds × ${REPS} steps, LatentLab and PyTorch alternating by round`);
+  console.log(`medians of ${ROUNDS} rounds × ${REPS} steps, LatentLab and PyTorch alternating by round, each workload in fresh processes`);
+  let failed = false;
   for (const w of WORKLOADS) {
     if (only && !only.includes(w.name)) continue;
-    for (const b of backends) await measure(w, b, torch);
+    for (const b of backends) failed = !freshProcess(w.name, b) || failed;
   }
   if (!process.env.BENCH_CPU) console.log("\ncpu backend skipped (BENCH_CPU=1 runs it; 10–30× slower than wasm)");
   console.log(`\nkernel: ${(await kernelFirstResult()).toFixed(1)} s from launching a headless run to the first cell's result (tfjs import, type-check, backend start)`);
   console.log(`dashboard: ${await dashboardOverhead()}`);
+  if (failed) process.exit(1);
 }
 
 main().catch((e) => {
