@@ -61,8 +61,8 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
     [[3, 9, 8, 5], [2, 5, 5, 4], 1, "valid"],
     [[4, 28, 28, 1], [4, 4, 1, 16], 2, "same"],
     [[2, 14, 14, 16], [4, 4, 16, 32], 2, "same"],
-    // 16 channels or more: the gradients run as XNNPACK convs (filter by conv, input by phases
-    // when strided), on odd sizes, unused input rows (the filter gradient falls back), a filter
+    // 16 channels or more: the gradients run as forward convs (filter by conv, input by phases
+    // when strided; LatentLab's direct kernel), on odd sizes, unused input rows (the filter gradient falls back), a filter
     // no larger than the stride, and a 1×1 stride-2 conv whose odd phases get no taps.
     [[2, 9, 7, 16], [3, 3, 16, 3], 2, "valid"],
     [[2, 10, 8, 16], [3, 3, 16, 2], 2, "valid"],
@@ -157,6 +157,64 @@ describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gra
       });
     }
   }
+});
+
+describe("Direct forward convs on wasm (strided, dilated, other filters: convForward)", () => {
+  // Every forward conv that is neither 3×3 stride 1 (Winograd) nor 1×1 stride 1 (a product):
+  // a DCGAN discriminator's and a U-Net's downsampling convs, a first layer's single channel,
+  // an output layer's single channel (padded to eight and cut back), dilation, explicit pads,
+  // pixels that are not a multiple of four, threads sharing the pixels.
+  const cases: [number[], number[], number | [number, number], "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]], number | [number, number]][] = [
+    [[3, 14, 14, 16], [4, 4, 16, 32], 2, "same", 1],
+    [[2, 28, 28, 1], [4, 4, 1, 16], 2, "same", 1],
+    [[2, 12, 12, 8], [3, 3, 8, 16], 2, "same", 1],
+    [[3, 10, 10, 8], [3, 3, 8, 1], 1, "same", 2],
+    [[2, 9, 11, 5], [3, 2, 5, 7], [2, 3], "valid", 1],
+    [[2, 10, 10, 6], [3, 3, 6, 16], 1, [[0, 0], [2, 1], [0, 3], [0, 0]], [2, 2]],
+    [[1, 7, 5, 3], [5, 5, 3, 8], 1, "same", 1],
+    [[16, 14, 14, 32], [4, 4, 32, 24], 2, "same", 1],
+  ];
+  for (const [x, w, s, pad, d] of cases) {
+    const name = `x [${x}] filter [${w}] stride ${s} pad ${JSON.stringify(pad)} dilation ${d}`;
+    it(`${name}: conv2d against cpu, and equal to tfjs's own wasm (XNNPACK) kernel to the bit`, async () => {
+      // tfjs has no gradient of a dilated conv: values only there.
+      await compare("conv2d", (a, b) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, s, pad, "NHWC", d), [
+        { shape: x, seed: 31 },
+        { shape: w, seed: 32 },
+      ], d === 1);
+      await tf.setBackend("wasm");
+      const [tx, tw, tb] = [x, w, [w[3]]].map((shape, i) => tf.tensor(data(33 + i, sizeOf(shape)), shape));
+      const backend = asWasmBackend(tf.backend());
+      const attrs = { strides: s, pad, dataFormat: "NHWC", dilations: d, dimRoundingMode: undefined };
+      const pairs: [tf.Tensor, tf.Tensor][] = [
+        [tf.conv2d(tx as tf.Tensor4D, tw as tf.Tensor4D, s, pad, "NHWC", d),
+          tf.engine().makeTensorFromTensorInfo(runOriginal("Conv2D", backend, { x: tx, filter: tw }, attrs))],
+      ];
+      if (typeof pad === "string") {
+        for (const activation of ["linear", "relu"] as const) {
+          pairs.push([
+            tf.fused.conv2d({ x: tx as tf.Tensor4D, filter: tw as tf.Tensor4D, bias: tb, strides: s, pad, dilations: d, activation }),
+            tf.engine().makeTensorFromTensorInfo(runOriginal("FusedConv2D", backend, { x: tx, filter: tw, bias: tb }, { ...attrs, activation })),
+          ]);
+        }
+      }
+      for (const [ours, theirs] of pairs) {
+        assert.deepEqual(ours.shape, theirs.shape);
+        const [a, b] = [ours.dataSync(), theirs.dataSync()];
+        for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `${name} element ${i}: ${a[i]} vs ${b[i]}`);
+      }
+      tf.dispose([tx, tw, tb, ...pairs.flat()]);
+    });
+  }
+  it("fused with bias and relu, against cpu with gradients", async () => {
+    for (const activation of ["linear", "relu"] as const) {
+      await compare("fused conv2d", (a, b, bias) => tf.fused.conv2d({ x: a as tf.Tensor4D, filter: b as tf.Tensor4D, bias, strides: 2, pad: "same", activation }), [
+        { shape: [3, 13, 13, 8], seed: 41 },
+        { shape: [4, 4, 8, 16], seed: 42 },
+        { shape: [16], seed: 43 },
+      ]);
+    }
+  });
 });
 
 describe("conv2dTranspose on wasm (forward is Conv2DBackpropInput)", () => {

@@ -1312,3 +1312,86 @@ export function transposeRows(src: usize, dst: usize, rows: u32, cols: u32, c0: 
     }
   }
 }
+
+/**
+ * Output pixels [p0, p1) of a direct conv, any filter size, stride and dilation (NHWC):
+ * y[n, o] = bias[o] + Σ_(kh, kw, i) x[b, oh·sh − top + kh·dh, ow·sw − left + kw·dw, i] · g[kh, kw, i, o],
+ * then max(·, 0) if `relu`; n = (b, oh, ow). A matrix product whose rows of A are patches read
+ * in place ("implicit GEMM"): `matmul`'s 4 × 8 register block, each of the four rows read through
+ * its own pointer for every tap, taps outside the image read from a run of zeros. Each sum starts
+ * at the bias and runs over (kh, kw, i) in order in float32, as XNNPACK's convolution does.
+ * Needs co a multiple of 8. `scratch` (16-byte aligned) holds ci zeros, then 4·KH·KW pointers.
+ */
+export function convForward(
+  x: usize, g: usize, bias: usize, y: usize, scratch: usize,
+  H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32, KH: u32, KW: u32,
+  sh: u32, sw: u32, dh: u32, dw: u32, top: i32, left: i32, p0: u32, p1: u32, relu: bool,
+): void {
+  const table = winogradZeros(scratch, ci);
+  const taps = <usize>(KH * KW);
+  const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
+  const P = sizeof<usize>();
+  const ZERO = f32x4.splat(0);
+  for (let n0: usize = 0; n0 < coB; n0 += 256) {
+    const n1 = n0 + 256 < coB ? n0 + 256 : coB;
+    for (let i = p0; i < p1; i += 4) {
+      // The four rows' patch pointers, tap by tap (rows past p1 repeat row i: computed, never stored).
+      for (let r: u32 = 0; r < 4; r++) {
+        const n = i + r < p1 ? i + r : i;
+        const b = n / (OH * OW), oh = (n / OW) % OH, ow = n % OW;
+        const row0 = <i32>(oh * sh) - top, col0 = <i32>(ow * sw) - left;
+        let t = table + (<usize>r) * taps * P;
+        if (row0 >= 0 && col0 >= 0 && row0 + <i32>((KH - 1) * dh) < <i32>H && col0 + <i32>((KW - 1) * dw) < <i32>W) {
+          // Inside the image: taps are fixed steps from the patch's corner.
+          const corner = x + ((<usize>b * <usize>H + <usize>row0) * <usize>W + <usize>col0) * ciB;
+          for (let kh: u32 = 0; kh < KH; kh++) {
+            const line = corner + (<usize>(kh * dh) * <usize>W) * ciB;
+            for (let kw: u32 = 0; kw < KW; kw++, t += P) store<usize>(t, line + (<usize>(kw * dw)) * ciB);
+          }
+          continue;
+        }
+        for (let kh: u32 = 0; kh < KH; kh++) {
+          for (let kw: u32 = 0; kw < KW; kw++, t += P) store<usize>(t, pixel(x, scratch, b, row0 + <i32>(kh * dh), col0 + <i32>(kw * dw), H, W, ciB));
+        }
+      }
+      const out = y + (<usize>i) * coB;
+      for (let j = n0; j < n1; j += 32) {
+        let s00 = ZERO, s01 = ZERO;
+        if (bias != 0) {
+          s00 = v128.load(bias + j);
+          s01 = v128.load(bias + j + 16);
+        }
+        let s10 = s00, s11 = s01, s20 = s00, s21 = s01, s30 = s00, s31 = s01;
+        let bp = g + j;
+        for (let q: usize = 0; q < taps; q++) {
+          const a0 = load<usize>(table + q * P);
+          const a1 = load<usize>(table + (taps + q) * P);
+          const a2 = load<usize>(table + (2 * taps + q) * P);
+          const a3 = load<usize>(table + (3 * taps + q) * P);
+          for (let k: usize = 0; k < ciB; k += 4, bp += coB) {
+            const b0 = v128.load(bp), b1 = v128.load(bp + 16);
+            const x0 = v128.load32_splat(a0 + k);
+            const x1 = v128.load32_splat(a1 + k);
+            const x2 = v128.load32_splat(a2 + k);
+            const x3 = v128.load32_splat(a3 + k);
+            s00 = f32x4.add(s00, f32x4.mul(x0, b0)); s01 = f32x4.add(s01, f32x4.mul(x0, b1));
+            s10 = f32x4.add(s10, f32x4.mul(x1, b0)); s11 = f32x4.add(s11, f32x4.mul(x1, b1));
+            s20 = f32x4.add(s20, f32x4.mul(x2, b0)); s21 = f32x4.add(s21, f32x4.mul(x2, b1));
+            s30 = f32x4.add(s30, f32x4.mul(x3, b0)); s31 = f32x4.add(s31, f32x4.mul(x3, b1));
+          }
+        }
+        if (relu) {
+          s00 = f32x4.max(s00, ZERO); s01 = f32x4.max(s01, ZERO);
+          s10 = f32x4.max(s10, ZERO); s11 = f32x4.max(s11, ZERO);
+          s20 = f32x4.max(s20, ZERO); s21 = f32x4.max(s21, ZERO);
+          s30 = f32x4.max(s30, ZERO); s31 = f32x4.max(s31, ZERO);
+        }
+        const o = out + j;
+        v128.store(o, s00); v128.store(o + 16, s01);
+        if (i + 1 < p1) { v128.store(o + coB, s10); v128.store(o + coB + 16, s11); }
+        if (i + 2 < p1) { v128.store(o + 2 * coB, s20); v128.store(o + 2 * coB + 16, s21); }
+        if (i + 3 < p1) { v128.store(o + 3 * coB, s30); v128.store(o + 3 * coB + 16, s31); }
+      }
+    }
+  }
+}

@@ -46,6 +46,8 @@ export interface SimdKernels {
   batchNormRows(x: number, mean: number, variance: number, offset: number, scale: number, y: number, nf: number,
     eps: number, r0: number, r1: number, C: number): void;
   transposeRows(src: number, dst: number, rows: number, cols: number, c0: number, c1: number): void;
+  convForward(x: number, g: number, bias: number, y: number, scratch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
+    KH: number, KW: number, sh: number, sw: number, dh: number, dw: number, top: number, left: number, p0: number, p1: number, relu: boolean | number): void;
   broadcastBinary(big: number, small: number, out: number, r0: number, r1: number, M: number, C: number, op: number, smallFirst: boolean | number): void;
   zero(p: number, bytes: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
@@ -55,7 +57,7 @@ type KernelName = keyof SimdKernels;
 const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGrad", "matmul",
   "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows",
   "leakyRelu", "leakyReluGrad", "broadcastBinary", "matmulBlocked", "winograd4FilterGrad", "winograd4FilterGradOut",
-  "batchNormRows", "transposeRows"];
+  "batchNormRows", "transposeRows", "convForward"];
 const MAX_ARGS = 24;
 
 /** Where `npm run build:wasm` writes the two builds. */

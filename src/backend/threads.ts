@@ -5,11 +5,21 @@
  * there) and, when forced, hands Emscripten blob: URLs that Node's worker_threads cannot load.
  * Here we start the threaded module ourselves: the worker script is written to a file, the main
  * script is given by path, and the result is registered as the "wasm" backend with the stock
- * kernels (and LatentLab's). XNNPACK then splits each operator over a pthreadpool.
+ * kernels (and LatentLab's).
  *
- * The pool size is fixed when the module loads, from Emscripten's core count halved (it assumes
- * two hyper-threads per core) and capped at 4 — on a 2-core machine, 1. We present the wanted
- * thread count to it for the duration of the load, then put `os.cpus` back.
+ * The threads are LatentLab's: its kernels (simd.ts) share their work between the calling thread
+ * and helpers of their own, and XNNPACK runs on the calling thread alone. XNNPACK's pthreadpool
+ * spins for a while after each operator before it sleeps; on two cores that spinning thread took
+ * a core from LatentLab's helper (a VAE step: 5.5 ms of the pool thread's CPU, 7 ms of the main
+ * thread waiting on the helper, for ~30 small operators a step), and a VAE step ran ~15 % faster
+ * with XNNPACK on one thread. Every conv and product a workload spends its time in is LatentLab's
+ * (the direct conv in conv.ts took XNNPACK's strided ones, to the bit).
+ *
+ * Emscripten sizes its pthread pool when the module loads, from the core count halved (it
+ * assumes two hyper-threads per core) and capped at 4 — on a 2-core machine, 1. We present the
+ * wanted thread count to it for the duration of the load, then put `os.cpus` back. (With
+ * XNNPACK on one thread those pthreads stay idle; the threaded build is what gives the shared
+ * heap LatentLab's helpers work on.)
  */
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "node:fs";
@@ -41,7 +51,7 @@ export async function useWasmThreads(threads: number): Promise<number> {
   if (tf.findBackendFactory("wasm") && (tf.engine() as unknown as { registry: Record<string, unknown> }).registry.wasm) {
     throw new Error("The wasm backend is already running; choose its threads before its first use (restart the kernel to change them).");
   }
-  const wasmPkg = require("@tensorflow/tfjs-backend-wasm") as { BackendWasm: new (m: unknown) => tf.KernelBackend };
+  const wasmPkg = require("@tensorflow/tfjs-backend-wasm") as { BackendWasm: new (m: unknown) => tf.KernelBackend; setThreadsCount(n: number): void };
   const base = path.dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json"));
   const version: string = require("@tensorflow/tfjs-backend-wasm/package.json").version;
   const factory = require(path.join(base, "wasm-out", "tfjs-backend-wasm-threaded-simd.js")) as (config: object) => Promise<ThreadedModule>;
@@ -73,7 +83,8 @@ export async function useWasmThreads(threads: number): Promise<number> {
       dispose: module.cwrap("dispose", null, []),
     };
     tf.removeBackend("wasm");
-    const backend = new wasmPkg.BackendWasm(module); // creates the pool
+    wasmPkg.setThreadsCount(1); // XNNPACK on the calling thread (see above)
+    const backend = new wasmPkg.BackendWasm(module);
     // The pool's worker threads must not keep Node running once the script or kernel is done.
     for (const w of [...module.PThread.runningWorkers, ...(module.PThread.unusedWorkers ?? [])]) {
       (w as { unref?: () => void }).unref?.();
@@ -82,6 +93,6 @@ export async function useWasmThreads(threads: number): Promise<number> {
   } finally {
     osModule.cpus = cpus;
   }
-  started = Number(module.tfjs.getThreadsCount());
+  started = wanted;
   return started;
 }

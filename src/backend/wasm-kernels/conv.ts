@@ -8,7 +8,7 @@
  * filter gradient
  *   1. output channels in eights: LatentLab's SIMD kernel, straight from x and dy, input channels
  *      shared between threads (filterGradientBySimd);
- *   2. 16 input channels or more: an XNNPACK conv of x, channels first, by dy as the filter
+ *   2. 16 input channels or more: a forward conv of x, channels first, by dy as the filter
  *      (filterGradientByConv);
  *   3. otherwise one matrix product with the input laid out as patches (below).
  * input gradient
@@ -23,16 +23,16 @@
  *   col[n, (kh, kw, ci)] = xPadded[b, oh·sh + kh·dh, ow·sw + kw·dw, ci]   n = (b, oh, ow)
  *   filter gradient:  dW[(kh, kw, ci), co] = Σ_n colᵀ[(kh, kw, ci), n] · dy[n, co]
  *
- * The products run in XNNPACK; laying out patches (colᵀ directly, see im2colT) and adding them
+ * The products run in XNNPACK (on one thread, see threads.ts); laying out patches (colᵀ directly, see im2colT) and adding them
  * back (col2im, sums over channel runs) are loops on the heap.
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
 import { transpose } from "./transpose";
 import { simdMatMul } from "./matmul";
-import { byteOffset, ranges, runShares, simdKernels } from "../simd";
+import { byteOffset, ranges, runShares, scratchFor, simdKernels } from "../simd";
 import { wasmThreads } from "../threads";
-import { convByWinograd, filterGradientByWinograd, inputGradientByWinograd, winogradFits } from "./winograd";
+import { convByWinograd, eights, filterGradientByWinograd, inputGradientByWinograd, resizeChannels, winogradFits } from "./winograd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -198,7 +198,7 @@ function forEachChunk(
 }
 
 /**
- * The filter gradient as one XNNPACK conv, threaded like the forward pass. With x laid out
+ * The filter gradient as one forward conv (forwardConv), threaded like the forward pass. With x laid out
  * [ci, H, W, batch] and dy as a filter [outH, outW, batch, co] dilated by the stride,
  *   dW[kh, kw, i, o] = Σ_{b, oh, ow} x[b, oh·sh − top + kh, ow·sw − left + kw, i] · dy[b, oh, ow, o]
  * is a stride-1 conv whose batch is ci and whose output, [ci, fh, fw, co], is dW with its axes
@@ -216,7 +216,7 @@ function filterGradientByConv(backend: WasmBackend, x: TensorInfo, dy: TensorInf
   const xCb = transpose(backend, x, [3, 0, 1, 2]); // [ci, b, H, W]
   const xT = transpose(backend, { ...xCb, shape: [ci, b, H * W] }, [0, 2, 1]); // [ci, H·W, b]
   const dyT = transpose(backend, dy, [1, 2, 0, 3]); // [outH, outW, b, co]
-  const out = runOriginal("Conv2D", backend, { x: { ...xT, shape: [ci, H, W, b] }, filter: dyT }, {
+  const out = forwardConv(backend, { ...xT, shape: [ci, H, W, b] }, dyT, {
     strides: [1, 1],
     pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
     dataFormat: "NHWC",
@@ -343,7 +343,7 @@ function phaseOf(r: number, stride: number, filter: number, pad: number, inSize:
 
 /**
  * The input gradient of a conv (and the forward pass of a transposed conv) as sh·sw stride-1
- * convs that XNNPACK runs, one per phase of the input grid: the input rows ih = q·sh + ry − top
+ * forward convs (forwardConv), one per phase of the input grid: the input rows ih = q·sh + ry − top
  * only ever meet taps kh = ry + sh·m, so they are dy convolved with those taps turned half a turn
  * (kh → last tap first) and their channel axes swapped. At stride 1 there is one phase and its
  * conv is dx itself; otherwise each phase's output is written to every sh-th row and sw-th
@@ -371,7 +371,7 @@ function inputGradientByPhases(backend: WasmBackend, dy: TensorInfo, filter: Ten
           for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) heap[to + o * ci + i] = heap[from + i * co + o];
         }
       }
-      const out = runOriginal("Conv2D", backend, { x: dy, filter: turned }, {
+      const out = forwardConv(backend, dy, turned, {
         strides: [1, 1],
         pad: [[0, 0], [py.before, py.after], [px.before, px.after], [0, 0]],
         dataFormat: "NHWC",
@@ -476,9 +476,50 @@ function asRows(x: TensorInfo): TensorInfo {
   return { ...x, shape: [1, b * h * w, c] };
 }
 
+/** Multiply-adds under which a direct conv runs on the calling thread alone (waking a helper costs more). */
+const DIRECT_PARALLEL_MACS = 1 << 22;
+
 /**
- * A forward conv (+ bias, then relu if asked) by Winograd (3×3 stride 1, see winograd.ts) or as
- * a product (1×1, see pointwise); null where neither fits (NCHW, other filters or channel counts).
+ * Any other forward conv (strided, other filter sizes, dilated, channel counts Winograd does not
+ * take) by LatentLab's direct kernel (wasm/kernels.ts, convForward): output pixels in shares,
+ * each a product of patches (read in place) by the filter [fh·fw·ci, co]. Output channels not in eights
+ * are padded to eights (zero filter columns) and cut back. Each sum runs as XNNPACK's does (from
+ * the bias, over (kh, kw, ci) in order), so results match tfjs's conv to the bit; XNNPACK ran
+ * these on its own thread pool, which LatentLab no longer starts (see threads.ts).
+ */
+function directForward(backend: WasmBackend, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | null, c: tf.backend_util.Conv2DInfo, relu: boolean): TensorInfo {
+  const co = c.outChannels;
+  if (co % 8 !== 0) {
+    const taps = c.filterHeight * c.filterWidth * c.inChannels;
+    const wide = resizeChannels(backend, { ...filter, shape: [taps, co] }, eights(co));
+    const wideBias = bias ? resizeChannels(backend, bias, eights(co)) : null;
+    const y = directForward(backend, x, { ...wide, shape: [c.filterHeight, c.filterWidth, c.inChannels, eights(co)] }, wideBias, { ...c, outChannels: eights(co) }, relu);
+    const out = resizeChannels(backend, y, co);
+    disposeAll(backend, wide, y, ...(wideBias ? [wideBias] : []));
+    return out;
+  }
+  const { batchSize: batch, inHeight: H, inWidth: W, inChannels: ci, outHeight: OH, outWidth: OW } = c;
+  const y = backend.makeOutput([batch, OH, OW, co], "float32");
+  const pixels = batch * OH * OW;
+  if (pixels === 0) return y;
+  const taps = c.filterHeight * c.filterWidth;
+  const macs = pixels * taps * ci * co;
+  const parts = ranges(pixels, macs < DIRECT_PARALLEL_MACS ? 1 : 4 * wasmThreads(), 4);
+  const scratch = scratchFor(backend, parts.length, ci + 4 + 4 * taps); // zeros, then 4·taps pointers
+  const [xAt, gAt, yAt] = [x, filter, y].map((t) => byteOffset(backend, t));
+  const shares = parts.map(([p0, p1], i) => [
+    xAt, gAt, bias ? byteOffset(backend, bias) : 0, yAt, scratch.at(i),
+    H, W, ci, OH, OW, co, c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth,
+    c.padInfo.top, c.padInfo.left, p0, p1, relu ? 1 : 0,
+  ]);
+  runShares(backend, "convForward", shares);
+  disposeAll(backend, scratch.info);
+  return y;
+}
+
+/**
+ * A forward conv (+ bias, then relu if asked) by Winograd (3×3 stride 1, see winograd.ts), as a
+ * product (1×1, see pointwise) or directly (directForward); null for NCHW or other dtypes.
  */
 function fastForward(backend: WasmBackend, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | null, a: ForwardAttrs, relu: boolean): TensorInfo | null {
   if (a.dataFormat === "NCHW" || x.dtype !== "float32" || x.shape.length !== 4) return null;
@@ -491,23 +532,27 @@ function fastForward(backend: WasmBackend, x: TensorInfo, filter: TensorInfo, bi
   if (winogradFits(c) && c.inChannels % 4 === 0 && c.outChannels % 8 === 0) return convByWinograd(backend, x, filter, bias, c, relu);
   if (pointwise(c)) {
     const y = simdMatMul(backend, asRows(x), { ...filter, shape: [1, c.inChannels, c.outChannels] }, false, false, bias ?? undefined, relu);
-    if (y) y.shape = [c.batchSize, c.outHeight, c.outWidth, c.outChannels];
-    return y;
+    if (y) {
+      y.shape = [c.batchSize, c.outHeight, c.outWidth, c.outChannels];
+      return y;
+    }
   }
-  return null;
+  return directForward(backend, x, filter, bias, c, relu);
 }
 
-/** The forward conv: fastForward where it fits, else tfjs-backend-wasm's XNNPACK conv. */
+/** Conv2D by fastForward (NHWC float32), else tfjs-backend-wasm's kernel. */
+function forwardConv(backend: WasmBackend, x: TensorInfo, filter: TensorInfo, attrs: ForwardAttrs): TensorInfo {
+  return fastForward(backend, x, filter, null, attrs, false) ?? runOriginal("Conv2D", backend, { x, filter }, attrs as unknown as Record<string, unknown>);
+}
+
+/** The forward conv: fastForward for NHWC float32, else tfjs-backend-wasm's XNNPACK conv. */
 function conv2D({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
   const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
-  return (
-    fastForward(backend, x, filter, null, attrs as unknown as ForwardAttrs, false) ??
-    runOriginal("Conv2D", backend, inputs as Record<string, TensorInfo>, attrs as Record<string, unknown>)
-  );
+  return forwardConv(backend, x, filter, attrs as unknown as ForwardAttrs);
 }
 
-/** The forward conv with bias and activation: fastForward for none or relu, else XNNPACK's. */
+/** The forward conv with bias and activation: fastForward for none or relu, else XNNPACK's (other activations). */
 function fusedConv2D({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
   const { x, filter, bias, preluActivationWeights } = inputs as Record<string, TensorInfo | undefined> as { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };

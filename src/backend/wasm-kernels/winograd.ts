@@ -99,7 +99,7 @@ function filterTransform(backend: WasmBackend, filter: TensorInfo, turn: boolean
  * channel U-Net output conv: 24 → 8 ms at batch 128). The forward conv and input gradient gain
  * nothing that way (8 → 14 ms: the input transform costs the same for 1 output channel as for 32).
  */
-function resizeChannels(backend: WasmBackend, x: TensorInfo, to: number): TensorInfo {
+export function resizeChannels(backend: WasmBackend, x: TensorInfo, to: number): TensorInfo {
   const from = x.shape[x.shape.length - 1];
   const rows = sizeOf(x.shape) / from;
   const out = backend.makeOutput([...x.shape.slice(0, -1), to], "float32");
@@ -109,7 +109,7 @@ function resizeChannels(backend: WasmBackend, x: TensorInfo, to: number): Tensor
   return out;
 }
 
-const eights = (n: number) => 8 * Math.ceil(n / 8);
+export const eights = (n: number) => 8 * Math.ceil(n / 8);
 
 /** The forward conv of x by a 3×3 filter [3, 3, ci, co] (ci a multiple of 4, co of 8). */
 export function convByWinograd(
