@@ -69,9 +69,10 @@ describe("lab.ready", () => {
     }
   });
 
-  it("runs the wasm backend on one thread per core by default (up to 4), or as asked: same losses as 1 thread, and the process still exits", () => {
+  it("runs the wasm backend on one thread per core by default (up to 4), or as asked: same losses as 1 thread, XNNPACK on one, and the process still exits", () => {
     // A fresh process each (the thread count is fixed when the backend starts); a DCGAN-shaped
-    // model so that the convolutions are large enough for XNNPACK to split them, then a U-Net.
+    // model so that the convolutions are large enough for LatentLab's kernels to split them, then
+    // a U-Net. XNNPACK stays on the calling thread (its spinning pool took a core from ours).
     const script = `
       const lab = require(${JSON.stringify(path.resolve(__dirname, "..", "src", "index.js"))});
       (async () => {
@@ -84,19 +85,21 @@ describe("lab.ready", () => {
         const d = lab.diffusion({ data: lab.data.mnist({ n: 64, seed: 0 }), preset: "bench", batchSize: 8, seed: 0 });
         for (let i = 0; i < 2; i++) losses.push((await d.step()).loss);
         d.dispose();
-        console.log(JSON.stringify({ reason: info.reason, threads: info.threads, losses }));
+        const xnnpack = require("@tensorflow/tfjs-backend-wasm").getThreadsCount();
+        console.log(JSON.stringify({ reason: info.reason, threads: info.threads, xnnpack, losses }));
       })();`;
     const run = (threads: string | null) => {
       const env = { ...process.env, LATENTLAB_WASM_THREADS: threads ?? "" };
       const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 120_000, env });
       assert.equal(r.status, 0, `LATENTLAB_WASM_THREADS=${threads}: exit ${r.status} ${r.signal ?? ""} (a pool that keeps Node alive ends in the timeout)\n${r.stderr}`);
-      return JSON.parse(r.stdout.trim().split("\n").pop() as string) as { reason: string; threads: number; losses: number[] };
+      return JSON.parse(r.stdout.trim().split("\n").pop() as string) as { reason: string; threads: number; xnnpack: number; losses: number[] };
     };
     const one = run("1");
     const two = run("2");
     const byDefault = run(null);
     assert.match(two.reason, /2 threads/);
     assert.equal(two.threads, 2);
+    assert.equal(two.xnnpack, 1);
     assert.doesNotMatch(one.reason, /threads/);
     assert.equal(one.threads, 1);
     assert.equal(byDefault.threads, Math.min(4, os.availableParallelism()));
