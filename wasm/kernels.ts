@@ -451,6 +451,27 @@ export function convInputGrad(
 }
 
 /**
+ * Stores a 4 × 8 block of C at `out` (rows rowB bytes apart; only the first `rows` of the four),
+ * each value max(·, 0) first if `relu`.
+ */
+@inline function store4x8(
+  out: usize, rowB: usize, rows: u32, relu: bool,
+  s00: v128, s01: v128, s10: v128, s11: v128, s20: v128, s21: v128, s30: v128, s31: v128,
+): void {
+  if (relu) {
+    const ZERO = f32x4.splat(0);
+    s00 = f32x4.max(s00, ZERO); s01 = f32x4.max(s01, ZERO);
+    s10 = f32x4.max(s10, ZERO); s11 = f32x4.max(s11, ZERO);
+    s20 = f32x4.max(s20, ZERO); s21 = f32x4.max(s21, ZERO);
+    s30 = f32x4.max(s30, ZERO); s31 = f32x4.max(s31, ZERO);
+  }
+  v128.store(out, s00); v128.store(out + 16, s01);
+  if (rows > 1) { v128.store(out + rowB, s10); v128.store(out + rowB + 16, s11); }
+  if (rows > 2) { v128.store(out + 2 * rowB, s20); v128.store(out + 2 * rowB + 16, s21); }
+  if (rows > 3) { v128.store(out + 3 * rowB, s30); v128.store(out + 3 * rowB + 16, s31); }
+}
+
+/**
  * Rows [m0, m1) of C = A·B (+ bias) (then max(·, 0) if `relu`), C [M, N] and B [K, N] row-major,
  * N a multiple of 8. A's element (i, k) is at a + 4·(i·rowStride + k·colStride), so A may be
  * given transposed. `bias` (N floats) is 0 for none. With `acc`, C += A·B instead (no bias).
@@ -501,16 +522,7 @@ export function matmul(
           s20 = f32x4.add(s20, f32x4.mul(x2, b0)); s21 = f32x4.add(s21, f32x4.mul(x2, b1));
           s30 = f32x4.add(s30, f32x4.mul(x3, b0)); s31 = f32x4.add(s31, f32x4.mul(x3, b1));
         }
-        if (relu) {
-          s00 = f32x4.max(s00, ZERO); s01 = f32x4.max(s01, ZERO);
-          s10 = f32x4.max(s10, ZERO); s11 = f32x4.max(s11, ZERO);
-          s20 = f32x4.max(s20, ZERO); s21 = f32x4.max(s21, ZERO);
-          s30 = f32x4.max(s30, ZERO); s31 = f32x4.max(s31, ZERO);
-        }
-        v128.store(out, s00); v128.store(out + 16, s01);
-        if (i + 1 < m1) { v128.store(out + nB, s10); v128.store(out + nB + 16, s11); }
-        if (i + 2 < m1) { v128.store(out + 2 * nB, s20); v128.store(out + 2 * nB + 16, s21); }
-        if (i + 3 < m1) { v128.store(out + 3 * nB, s30); v128.store(out + 3 * nB + 16, s31); }
+        store4x8(out, nB, m1 - i, relu, s00, s01, s10, s11, s20, s21, s30, s31);
       }
     }
   }
@@ -1380,17 +1392,7 @@ export function convForward(
             s30 = f32x4.add(s30, f32x4.mul(x3, b0)); s31 = f32x4.add(s31, f32x4.mul(x3, b1));
           }
         }
-        if (relu) {
-          s00 = f32x4.max(s00, ZERO); s01 = f32x4.max(s01, ZERO);
-          s10 = f32x4.max(s10, ZERO); s11 = f32x4.max(s11, ZERO);
-          s20 = f32x4.max(s20, ZERO); s21 = f32x4.max(s21, ZERO);
-          s30 = f32x4.max(s30, ZERO); s31 = f32x4.max(s31, ZERO);
-        }
-        const o = out + j;
-        v128.store(o, s00); v128.store(o + 16, s01);
-        if (i + 1 < p1) { v128.store(o + coB, s10); v128.store(o + coB + 16, s11); }
-        if (i + 2 < p1) { v128.store(o + 2 * coB, s20); v128.store(o + 2 * coB + 16, s21); }
-        if (i + 3 < p1) { v128.store(o + 3 * coB, s30); v128.store(o + 3 * coB + 16, s31); }
+        store4x8(out + j, coB, p1 - i, relu, s00, s01, s10, s11, s20, s21, s30, s31);
       }
     }
   }
