@@ -92,7 +92,7 @@ async function tryNative(): Promise<{ info: BackendInfo } | { why: string }> {
 /**
  * One wasm thread per core, up to 4 (the most the threaded build's pool is sized for). On the
  * 2-core reference machine two threads train conv models 1.3–1.6× faster than one (DCGAN, DDPM)
- * and a small MLP-VAE 1.15× (after warm-up); losses are identical (LatentLab's kernels split
+ * and a small MLP-VAE 1.4–1.6× (after warm-up; bench/RESULTS.md); losses are identical (LatentLab's kernels split
  * work by output or by fixed shares, so no sum changes order with the threads; XNNPACK runs on
  * one thread, see threads.ts).
  */
