@@ -23,8 +23,9 @@
  *   col[n, (kh, kw, ci)] = xPadded[b, oh·sh + kh·dh, ow·sw + kw·dw, ci]   n = (b, oh, ow)
  *   filter gradient:  dW[(kh, kw, ci), co] = Σ_n colᵀ[(kh, kw, ci), n] · dy[n, co]
  *
- * The products run in XNNPACK (on one thread, see threads.ts); laying out patches (colᵀ directly, see im2colT) and adding them
- * back (col2im, sums over channel runs) are loops on the heap.
+ * The products run in XNNPACK (on one thread, see threads.ts); laying out patches (colᵀ
+ * directly, see im2colT) and adding them back (col2im, sums over channel runs) are loops on the
+ * heap.
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
@@ -198,8 +199,8 @@ function forEachChunk(
 }
 
 /**
- * The filter gradient as one forward conv (forwardConv), threaded like the forward pass. With x laid out
- * [ci, H, W, batch] and dy as a filter [outH, outW, batch, co] dilated by the stride,
+ * The filter gradient as one forward conv (forwardConv), threaded like the forward pass. With x
+ * laid out [ci, H, W, batch] and dy as a filter [outH, outW, batch, co] dilated by the stride,
  *   dW[kh, kw, i, o] = Σ_{b, oh, ow} x[b, oh·sh − top + kh, ow·sw − left + kw, i] · dy[b, oh, ow, o]
  * is a stride-1 conv whose batch is ci and whose output, [ci, fh, fw, co], is dW with its axes
  * moved. Null where that needs a negative pad (input rows or columns the conv never reads).
@@ -482,8 +483,8 @@ const DIRECT_PARALLEL_MACS = 1 << 22;
 /**
  * Any other forward conv (strided, other filter sizes, dilated, channel counts Winograd does not
  * take) by LatentLab's direct kernel (wasm/kernels.ts, convForward): output pixels in shares,
- * each a product of patches (read in place) by the filter [fh·fw·ci, co]. Output channels not in eights
- * are padded to eights (zero filter columns) and cut back. Each sum runs as XNNPACK's does (from
+ * each a product of patches (read in place) by the filter [fh·fw·ci, co]. Output channels not in
+ * eights are padded to eights (zero filter columns) and cut back. Each sum runs as XNNPACK's does (from
  * the bias, over (kh, kw, ci) in order), so results match tfjs's conv to the bit; XNNPACK ran
  * these on its own thread pool, which LatentLab no longer starts (see threads.ts).
  */
