@@ -16,11 +16,8 @@
  * its time in is LatentLab's (the direct conv in conv.ts took XNNPACK's strided ones, to the
  * bit); XNNPACK keeps small element-wise ops and products with columns not in eights.
  *
- * Emscripten sizes its pthread pool when the module loads, from the core count halved (it
- * assumes two hyper-threads per core) and capped at 4 — on a 2-core machine, 1. We present the
- * wanted thread count to it for the duration of the load, then put `os.cpus` back. (With
- * XNNPACK on one thread those pthreads stay idle; the threaded build is what gives the shared
- * heap LatentLab's helpers work on.)
+ * The threaded build is what gives those helpers a shared heap to work on; Emscripten's own
+ * pthread workers (it preloads 8) stay idle.
  */
 import * as tf from "@tensorflow/tfjs";
 import * as fs from "node:fs";
@@ -61,39 +58,27 @@ export async function useWasmThreads(threads: number): Promise<number> {
   const workerFile = path.join(os.tmpdir(), `latentlab-tfjs-wasm-${version}-worker.js`);
   const worker = wasmWorkerContents.replace(/\n/g, "\\n");
   if (!fs.existsSync(workerFile) || fs.readFileSync(workerFile, "utf8") !== worker) fs.writeFileSync(workerFile, worker);
-  // The module object Emscripten's require("os") returns (an ES namespace import is read-only).
-  const osModule = require("os") as { cpus: typeof os.cpus };
-  const cpus = osModule.cpus;
   const wanted = Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(threads)));
-  osModule.cpus = () => {
-    const c = cpus();
-    return Array.from({ length: 2 * wanted }, (_, i) => c[i % c.length]);
+  const module = await factory({
+    locateFile: (p: string) => (p.endsWith(".worker.js") ? workerFile : path.join(base, "dist", p)),
+    mainScriptUrlOrBlob: path.join(base, "wasm-out", "tfjs-backend-wasm-threaded-simd.js"),
+  });
+  module.tfjs = {
+    init: module.cwrap("init", null, []),
+    initWithThreadsCount: module.cwrap("init_with_threads_count", null, ["number"]),
+    getThreadsCount: module.cwrap("get_threads_count", "number", []),
+    registerTensor: module.cwrap("register_tensor", null, ["number", "number", "number"]),
+    disposeData: module.cwrap("dispose_data", null, ["number"]),
+    dispose: module.cwrap("dispose", null, []),
   };
-  let module: ThreadedModule;
-  try {
-    module = await factory({
-      locateFile: (p: string) => (p.endsWith(".worker.js") ? workerFile : path.join(base, "dist", p)),
-      mainScriptUrlOrBlob: path.join(base, "wasm-out", "tfjs-backend-wasm-threaded-simd.js"),
-    });
-    module.tfjs = {
-      init: module.cwrap("init", null, []),
-      initWithThreadsCount: module.cwrap("init_with_threads_count", null, ["number"]),
-      getThreadsCount: module.cwrap("get_threads_count", "number", []),
-      registerTensor: module.cwrap("register_tensor", null, ["number", "number", "number"]),
-      disposeData: module.cwrap("dispose_data", null, ["number"]),
-      dispose: module.cwrap("dispose", null, []),
-    };
-    tf.removeBackend("wasm");
-    wasmPkg.setThreadsCount(1); // XNNPACK on the calling thread (see above)
-    const backend = new wasmPkg.BackendWasm(module);
-    // The pool's worker threads must not keep Node running once the script or kernel is done.
-    for (const w of [...module.PThread.runningWorkers, ...(module.PThread.unusedWorkers ?? [])]) {
-      (w as { unref?: () => void }).unref?.();
-    }
-    tf.registerBackend("wasm", () => backend, 2);
-  } finally {
-    osModule.cpus = cpus;
+  tf.removeBackend("wasm");
+  wasmPkg.setThreadsCount(1); // XNNPACK on the calling thread (see above)
+  const backend = new wasmPkg.BackendWasm(module);
+  // Emscripten's workers must not keep Node running once the script or kernel is done.
+  for (const w of [...module.PThread.runningWorkers, ...(module.PThread.unusedWorkers ?? [])]) {
+    (w as { unref?: () => void }).unref?.();
   }
+  tf.registerBackend("wasm", () => backend, 2);
   started = wanted;
   return started;
 }

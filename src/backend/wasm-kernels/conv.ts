@@ -30,7 +30,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
 import { transpose } from "./transpose";
-import { simdMatMul } from "./matmul";
+import { PARALLEL_MACS, simdMatMul } from "./matmul";
 import { byteOffset, ranges, runShares, scratchFor, simdKernels } from "../simd";
 import { wasmThreads } from "../threads";
 import { convByWinograd, eights, filterGradientByWinograd, inputGradientByWinograd, resizeChannels, winogradFits } from "./winograd";
@@ -477,9 +477,6 @@ function asRows(x: TensorInfo): TensorInfo {
   return { ...x, shape: [1, b * h * w, c] };
 }
 
-/** Multiply-adds under which a direct conv runs on the calling thread alone (waking a helper costs more). */
-const DIRECT_PARALLEL_MACS = 1 << 22;
-
 /**
  * Any other forward conv (strided, other filter sizes, dilated, channel counts Winograd does not
  * take) by LatentLab's direct kernel (wasm/kernels.ts, convForward): output pixels in shares,
@@ -505,7 +502,7 @@ function directForward(backend: WasmBackend, x: TensorInfo, filter: TensorInfo, 
   if (pixels === 0) return y;
   const taps = c.filterHeight * c.filterWidth;
   const macs = pixels * taps * ci * co;
-  const parts = ranges(pixels, macs < DIRECT_PARALLEL_MACS ? 1 : 4 * wasmThreads(), 4);
+  const parts = ranges(pixels, macs < PARALLEL_MACS ? 1 : 4 * wasmThreads(), 4);
   const scratch = scratchFor(backend, parts.length, ci + 4 + 4 * taps); // zeros, then 4·taps pointers
   const [xAt, gAt, yAt] = [x, filter, y].map((t) => byteOffset(backend, t));
   const shares = parts.map(([p0, p1], i) => [

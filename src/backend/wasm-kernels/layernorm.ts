@@ -35,10 +35,9 @@ export interface LayerNormAttrs {
  * order) do not depend on how many threads ran.
  */
 const ROWS_PER_SHARE = 2048;
-const MAX_SHARES = 16;
 
 function shareRanges(rows: number): [number, number][] {
-  return ranges(rows, shareCount(rows, ROWS_PER_SHARE, MAX_SHARES));
+  return ranges(rows, shareCount(rows, ROWS_PER_SHARE));
 }
 
 /** The constants of the SIMD sigmoid (wasm/kernels.ts, sigmoid4), in its order, each as four lanes. */

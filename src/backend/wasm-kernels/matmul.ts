@@ -73,11 +73,12 @@ function batchedXnn(backend: WasmBackend, a: TensorInfo, b: TensorInfo): TensorI
 }
 
 /**
- * Products smaller than this many multiply-adds run on the calling thread alone: waking a helper
- * costs more than it saves (and tfjs's threaded XNNPACK took 0.99 ms for a VAE encoder's
- * [128, 256] × [256, 40], which one thread of ours does in well under a tenth of that).
+ * Products (and direct convs, conv.ts) smaller than this many multiply-adds run on the calling
+ * thread alone: waking a helper costs more than it saves (and tfjs's threaded XNNPACK took
+ * 0.99 ms for a VAE encoder's [128, 256] × [256, 40], which one thread of ours does in well
+ * under a tenth of that).
  */
-const PARALLEL_MACS = 1 << 24;
+export const PARALLEL_MACS = 1 << 24;
 
 /**
  * Products with a longer inner size run along it in blocks of K_BLOCK (matmulBlocked): a 1×1
