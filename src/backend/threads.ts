@@ -32,7 +32,7 @@ interface ThreadedModule {
 
 let started: number | null = null;
 
-/** The most threads the pool is started with (Emscripten sizes it for at most 4). */
+/** The most wasm threads LatentLab starts (its kernels' helpers; the cap tfjs-backend-wasm's threaded build had). */
 export const MAX_WASM_THREADS = 4;
 
 /** Threads the wasm backend runs with: 1 unless `useWasmThreads` succeeded. */
