@@ -7,7 +7,8 @@ import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
-import { simdFile } from "../src/backend/simd";
+import { byteOffset, runShares, simdFile, threadScratch } from "../src/backend/simd";
+import { wasmThreads } from "../src/backend/threads";
 import { ADAM_KERNEL, FusedAdam } from "../src/train/adam";
 import { LAYER_NORM, LAYER_NORM_GRAD } from "../src/backend/wasm-kernels/layernorm";
 import { layerNormOp } from "../src/nn/layers";
@@ -750,6 +751,48 @@ describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
       const ref = await on("cpu", run);
       const got = await on("wasm", run);
       ["w", "m", "v", "value in", "m in", "v in", "grad in"].forEach((what, i) => assertClose(got[i], ref[i], 0, `Adam [${shape}] ${what}`));
+    }
+  });
+  it("gives each thread its own scratch: a share's scratch argument is its thread's slot, nothing else is written", async () => {
+    await tf.setBackend("wasm");
+    const backend = asWasmBackend(tf.backend());
+    const floats = 65536 - 6; // slots of 256 KB, 24 bytes of each left unused
+    const scratch = threadScratch(backend, floats, 0);
+    try {
+      assert.equal(scratch.at % 64, 0);
+      assert.equal(scratch.bytes, 4 * 65536);
+      const first = byteOffset(backend, scratch.info);
+      const end = first + 4 * sizeOf(scratch.info.shape);
+      assert.ok(scratch.at >= first && scratch.at + wasmThreads() * scratch.bytes <= end);
+      // Shares long enough (each zeroes its 256 KB) for every thread to take some: tried a few
+      // times, as a helper may wake late on a busy machine.
+      let most = 0;
+      for (let attempt = 0; attempt < 5 && most < wasmThreads(); attempt++) {
+        new Uint8Array(backend.wasm.HEAPU8.buffer).fill(7, first, end);
+        // Each share's scratch argument is given as 0: runShares puts the thread's slot in.
+        runShares(backend, "zero", Array.from({ length: 64 }, () => [0, 4 * floats]), scratch);
+        const bytes = new Uint8Array(backend.wasm.HEAPU8.buffer).slice(first, end);
+        const used = new Set<number>();
+        for (let i = 0; i < bytes.length; i++) {
+          const at = first + i - scratch.at;
+          const slot = Math.floor(at / scratch.bytes);
+          const inSlot = at >= 0 && slot < wasmThreads() && at % scratch.bytes < 4 * floats;
+          if (bytes[i] === 0) {
+            assert.ok(inSlot, `byte ${at} from the first slot was written`);
+            used.add(slot);
+          } else {
+            assert.equal(bytes[i], 7);
+          }
+        }
+        for (const slot of used) {
+          const from = scratch.at - first + slot * scratch.bytes;
+          assert.ok(bytes.slice(from, from + 4 * floats).every((b) => b === 0), `slot ${slot} zeroed in part`);
+        }
+        most = Math.max(most, used.size);
+      }
+      assert.equal(most, wasmThreads(), "the threads did not each use their own slot");
+    } finally {
+      backend.disposeData(scratch.info.dataId);
     }
   });
 });

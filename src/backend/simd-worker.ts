@@ -15,7 +15,7 @@ interface Start {
   index: number;
 }
 
-const { SEQ, NEXT, SHARES, FN, ARGS, FAILED, DONE } = CONTROL;
+const { SEQ, NEXT, SHARES, FN, ARGS, FAILED, SCRATCH_ARG, SCRATCH_AT, SCRATCH_BYTES, DONE } = CONTROL;
 
 const { file, memory, control, names, index } = workerData as Start;
 const kernels = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), { env: { memory } }).exports;
@@ -30,9 +30,14 @@ for (;;) {
   const fn = fns[ctl[FN]];
   const width = ctl[ARGS];
   const shares = ctl[SHARES];
+  // This thread's own scratch, in place of the caller's (see threadScratch in simd.ts).
+  const scratchArg = ctl[SCRATCH_ARG];
+  const scratch = (ctl[SCRATCH_AT] >>> 0) + (index + 1) * (ctl[SCRATCH_BYTES] >>> 0);
   try {
     for (let i = Atomics.add(ctl, NEXT, 1); i < shares; i = Atomics.add(ctl, NEXT, 1)) {
-      fn(...Array.from(args.subarray(i * width, (i + 1) * width)));
+      const share = Array.from(args.subarray(i * width, (i + 1) * width));
+      if (scratchArg >= 0) share[scratchArg] = scratch;
+      fn(...share);
     }
   } catch {
     Atomics.store(ctl, FAILED, 1);

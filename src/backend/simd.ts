@@ -119,7 +119,7 @@ class SimdPool {
   }
 
   /** Runs `name` once per share (at most MAX_SHARES), on this thread and the helpers; returns when all are done. */
-  run(kernels: SimdKernels, name: KernelName, shares: number[][]): void {
+  run(kernels: SimdKernels, name: KernelName, shares: number[][], scratch?: ThreadScratch): void {
     const { ctl, args } = this;
     const width = shares[0].length;
     if (width > MAX_ARGS || shares.length > MAX_SHARES) throw new Error(`SimdPool.run: at most ${MAX_SHARES} shares of ${MAX_ARGS} arguments, got ${shares.length} of ${width}.`);
@@ -128,6 +128,9 @@ class SimdPool {
     ctl[CONTROL.FN] = NAMES.indexOf(name);
     ctl[CONTROL.ARGS] = width;
     ctl[CONTROL.FAILED] = 0;
+    ctl[CONTROL.SCRATCH_ARG] = scratch ? scratch.arg : -1;
+    ctl[CONTROL.SCRATCH_AT] = scratch ? scratch.at | 0 : 0;
+    ctl[CONTROL.SCRATCH_BYTES] = scratch ? scratch.bytes | 0 : 0;
     Atomics.store(ctl, CONTROL.NEXT, 0);
     const seq = ++this.seq;
     Atomics.store(ctl, CONTROL.SEQ, seq);
@@ -148,9 +151,10 @@ const pools = new WeakMap<WebAssembly.Memory, SimdPool | null>();
 /**
  * Runs a SIMD kernel over `shares` (argument lists, all of one length, for independent parts of
  * one job's output) on as many threads as the wasm backend has, or one after another on one
- * thread. Which thread runs a share never changes a result.
+ * thread. Which thread runs a share never changes a result. With `scratch`, that argument of
+ * each share is the running thread's own scratch (see threadScratch).
  */
-export function runShares(backend: WasmBackend, name: KernelName, shares: number[][]): void {
+export function runShares(backend: WasmBackend, name: KernelName, shares: number[][], scratch?: ThreadScratch): void {
   const kernels = simdKernels(backend);
   const memory = (backend.wasm.wasmMemory ?? backend.wasm.asm?.memory) as WebAssembly.Memory;
   let pool = pools.get(memory);
@@ -159,11 +163,34 @@ export function runShares(backend: WasmBackend, name: KernelName, shares: number
     pool = shared && wasmThreads() > 1 ? new SimdPool(simdFile(true), memory, wasmThreads() - 1) : null;
     pools.set(memory, pool);
   }
+  // Thread 0's scratch; a helper puts its own in (SimdPool).
+  if (scratch) for (const share of shares) share[scratch.arg] = scratch.at;
   if (!pool || shares.length === 1) {
     for (const share of shares) (kernels[name] as (...a: number[]) => void)(...share);
     return;
   }
-  for (let i = 0; i < shares.length; i += MAX_SHARES) pool.run(kernels, name, shares.slice(i, i + MAX_SHARES));
+  for (let i = 0; i < shares.length; i += MAX_SHARES) pool.run(kernels, name, shares.slice(i, i + MAX_SHARES), scratch);
+}
+
+/**
+ * Scratch space for each thread that runs a job's shares, as one tensor (the caller disposes
+ * `info`): `floats` floats each, 64-byte aligned (no cache line of two threads). Passed to
+ * runShares, it replaces argument `arg` of every share with the running thread's own, so a
+ * thread reuses the scratch still in its cache, where a share's own scratch moved from core to
+ * core with the shares (the Winograd conv of 128×28×28 32 → 32 channels on two threads: 10.1 →
+ * 9.0 ms in a bare pool of two, 10.1 → 9.8 ms inside tfjs).
+ */
+export interface ThreadScratch {
+  info: tf.TensorInfo;
+  arg: number;
+  at: number;
+  bytes: number;
+}
+
+export function threadScratch(backend: WasmBackend, floats: number, arg: number): ThreadScratch {
+  const bytes = 64 * Math.ceil((4 * floats) / 64);
+  const info = backend.makeOutput([(wasmThreads() * bytes + 64) / 4], "float32");
+  return { info, arg, at: 64 * Math.ceil(byteOffset(backend, info) / 64), bytes };
 }
 
 /**

@@ -31,7 +31,7 @@ import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
 import { transpose } from "./transpose";
 import { PARALLEL_MACS, simdMatMul } from "./matmul";
-import { byteOffset, ranges, runShares, scratchFor, simdKernels } from "../simd";
+import { byteOffset, ranges, runShares, simdKernels, threadScratch } from "../simd";
 import { wasmThreads } from "../threads";
 import { convByWinograd, eights, filterGradientByWinograd, inputGradientByWinograd, resizeChannels, winogradFits } from "./winograd";
 
@@ -503,14 +503,14 @@ function directForward(backend: WasmBackend, x: TensorInfo, filter: TensorInfo, 
   const taps = c.filterHeight * c.filterWidth;
   const macs = pixels * taps * ci * co;
   const parts = ranges(pixels, macs < PARALLEL_MACS ? 1 : 4 * wasmThreads(), 4);
-  const scratch = scratchFor(backend, parts.length, ci + 4 + 4 * taps); // zeros, then 4·taps pointers
+  const scratch = threadScratch(backend, ci + 4 + 4 * taps, 4); // zeros, then 4·taps pointers
   const [xAt, gAt, yAt] = [x, filter, y].map((t) => byteOffset(backend, t));
-  const shares = parts.map(([p0, p1], i) => [
-    xAt, gAt, bias ? byteOffset(backend, bias) : 0, yAt, scratch.at(i),
+  const shares = parts.map(([p0, p1]) => [
+    xAt, gAt, bias ? byteOffset(backend, bias) : 0, yAt, 0,
     H, W, ci, OH, OW, co, c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth,
     c.padInfo.top, c.padInfo.left, p0, p1, relu ? 1 : 0,
   ]);
-  runShares(backend, "convForward", shares);
+  runShares(backend, "convForward", shares, scratch);
   disposeAll(backend, scratch.info);
   return y;
 }

@@ -16,7 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, disposeAll, sizeOf } from "./heap";
-import { byteOffset, ranges, runShares, scratchFor, simdKernels } from "../simd";
+import { byteOffset, ranges, runShares, scratchFor, simdKernels, threadScratch } from "../simd";
 import { wasmThreads } from "../threads";
 
 type TensorInfo = tf.TensorInfo;
@@ -66,12 +66,12 @@ function winogradConv(
   const tb = tileBlock(positions, ci + co);
   const parts = ranges(tiles, 4 * wasmThreads(), tb);
   // F(4×4) also keeps 36 pointers and 36 vectors (see winograd4Conv).
-  const scratch = scratchFor(backend, parts.length, ci + 4 + (m === 4 ? 72 + 144 : 0) + positions * tb * (ci + co));
-  const shares = parts.map(([t0, t1], i) => [
-    byteOffset(backend, x), byteOffset(backend, u), bias ? byteOffset(backend, bias) : 0, byteOffset(backend, y), scratch.at(i),
+  const scratch = threadScratch(backend, ci + 4 + (m === 4 ? 72 + 144 : 0) + positions * tb * (ci + co), 4);
+  const shares = parts.map(([t0, t1]) => [
+    byteOffset(backend, x), byteOffset(backend, u), bias ? byteOffset(backend, bias) : 0, byteOffset(backend, y), 0,
     H, W, ci, outH, outW, co, top, left, t0, t1, tb, relu ? 1 : 0,
   ]);
-  runShares(backend, m === 4 ? "winograd4Conv" : "winogradConv", shares);
+  runShares(backend, m === 4 ? "winograd4Conv" : "winogradConv", shares, scratch);
   disposeAll(backend, scratch.info);
   return y;
 }
@@ -166,12 +166,12 @@ export function filterGradientByWinograd(backend: WasmBackend, x: TensorInfo, dy
   const tb = tileBlock(side * rows, ci + co);
   const parts = ranges(side, side / rows);
   // F(4×4) also keeps 36 pointers and 36 vectors (see winograd4FilterGrad).
-  const scratch = scratchFor(backend, parts.length, Math.max(ci, co) + 4 + (m === 4 ? 72 + 144 : 0) + side * rows * tb * (ci + co));
-  const shares = parts.map(([r0, r1], i) => [
-    byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, du), scratch.at(i),
+  const scratch = threadScratch(backend, Math.max(ci, co) + 4 + (m === 4 ? 72 + 144 : 0) + side * rows * tb * (ci + co), 3);
+  const shares = parts.map(([r0, r1]) => [
+    byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, du), 0,
     batch, H, W, ci, OH, OW, co, c.padInfo.top, c.padInfo.left, r0, r1, tb,
   ]);
-  runShares(backend, m === 4 ? "winograd4FilterGrad" : "winogradFilterGrad", shares);
+  runShares(backend, m === 4 ? "winograd4FilterGrad" : "winogradFilterGrad", shares, scratch);
   const dg = backend.makeOutput([3, 3, ci, co], "float32");
   const simd = simdKernels(backend);
   if (m === 4) {
