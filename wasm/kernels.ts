@@ -149,6 +149,16 @@ export function sumMiddle(x: usize, out: usize, outer: u32, reduce: u32, inner: 
 }
 
 /**
+ * Rows of a block at a time: about 16 KB of them, which stay in the first-level cache between
+ * a block's passes. Each row's sums are a chain of dependent adds, so a block's rows go through
+ * each pass one after another, where the processor overlaps one row's chain with the next's (a
+ * pass per row for every row in turn left it waiting on each chain: 32 floats a row, ~1.6× slower).
+ */
+@inline function blockRows(rowBytes: usize): usize {
+  return rowBytes >= 16384 ? 1 : 16384 / rowBytes;
+}
+
+/**
  * Rows [r0, r1) of y = z or z·σ(z) (`silu`), z = (x − μ)·r·γ + β with μ and r = 1/√(var + ε) of
  * each row of c floats (stored to mean and rstd): one read of the row from memory, one write.
  * `consts` is the sigmoid's table (see sigmoid4).
@@ -158,36 +168,45 @@ export function layerNormForward(
 ): void {
   const rowBytes = (<usize>c) << 2;
   const cf = <f32>c;
-  for (let r = <usize>r0; r < <usize>r1; r++) {
-    const p = x + r * rowBytes, q = y + r * rowBytes;
-    let s = f32x4.splat(0);
-    for (let i: usize = 0; i < rowBytes; i += 16) s = f32x4.add(s, rowLoad(p, i, rowBytes));
-    const m = sum4(s) / cf;
-    const M = f32x4.splat(m);
-    s = f32x4.splat(0);
-    for (let i: usize = 0; i < rowBytes; i += 16) {
-      // Padding lanes of a partial vector are 0 − m: mask them out of the variance.
-      let d = f32x4.sub(rowLoad(p, i, rowBytes), M);
-      if (i + 16 > rowBytes) d = v128.and(d, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(<i32>((rowBytes - i) >> 2))));
-      s = f32x4.add(s, f32x4.mul(d, d));
-    }
-    const rs = <f32>1 / Mathf.sqrt(sum4(s) / cf + eps);
-    store<f32>(mean + (r << 2), m);
-    store<f32>(rstd + (r << 2), rs);
-    const S = f32x4.splat(rs);
-    for (let i: usize = 0; i < rowBytes; i += 16) {
-      rowStore(q, i, rowBytes, f32x4.add(f32x4.mul(f32x4.mul(f32x4.sub(rowLoad(p, i, rowBytes), M), S), rowLoad(gamma, i, rowBytes)), rowLoad(beta, i, rowBytes)));
-    }
-    if (silu) {
-      // z·σ(z) over the row just written (still in the first-level cache), whole vectors first.
-      const whole = rowBytes & ~(<usize>15);
-      for (let i: usize = 0; i < whole; i += 16) {
-        const z = v128.load(q + i);
-        v128.store(q + i, f32x4.mul(z, sigmoid4(z, consts)));
+  const step = blockRows(rowBytes);
+  for (let first = <usize>r0; first < <usize>r1; first += step) {
+    const last = first + step < <usize>r1 ? first + step : <usize>r1;
+    // The block's μ and r.
+    for (let r = first; r < last; r++) {
+      const p = x + r * rowBytes;
+      let s = f32x4.splat(0);
+      for (let i: usize = 0; i < rowBytes; i += 16) s = f32x4.add(s, rowLoad(p, i, rowBytes));
+      const m = sum4(s) / cf;
+      const M = f32x4.splat(m);
+      s = f32x4.splat(0);
+      for (let i: usize = 0; i < rowBytes; i += 16) {
+        // Padding lanes of a partial vector are 0 − m: mask them out of the variance.
+        let d = f32x4.sub(rowLoad(p, i, rowBytes), M);
+        if (i + 16 > rowBytes) d = v128.and(d, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(<i32>((rowBytes - i) >> 2))));
+        s = f32x4.add(s, f32x4.mul(d, d));
       }
-      if (whole < rowBytes) {
-        const z = loadPart(q + whole, (rowBytes - whole) >> 2);
-        storePart(q + whole, f32x4.mul(z, sigmoid4(z, consts)), (rowBytes - whole) >> 2);
+      store<f32>(mean + (r << 2), m);
+      store<f32>(rstd + (r << 2), <f32>1 / Mathf.sqrt(sum4(s) / cf + eps));
+    }
+    // Then its outputs.
+    for (let r = first; r < last; r++) {
+      const p = x + r * rowBytes, q = y + r * rowBytes;
+      const M = f32x4.splat(load<f32>(mean + (r << 2)));
+      const S = f32x4.splat(load<f32>(rstd + (r << 2)));
+      for (let i: usize = 0; i < rowBytes; i += 16) {
+        rowStore(q, i, rowBytes, f32x4.add(f32x4.mul(f32x4.mul(f32x4.sub(rowLoad(p, i, rowBytes), M), S), rowLoad(gamma, i, rowBytes)), rowLoad(beta, i, rowBytes)));
+      }
+      if (silu) {
+        // z·σ(z) over the row just written (still in the first-level cache), whole vectors first.
+        const whole = rowBytes & ~(<usize>15);
+        for (let i: usize = 0; i < whole; i += 16) {
+          const z = v128.load(q + i);
+          v128.store(q + i, f32x4.mul(z, sigmoid4(z, consts)));
+        }
+        if (whole < rowBytes) {
+          const z = loadPart(q + whole, (rowBytes - whole) >> 2);
+          storePart(q + whole, f32x4.mul(z, sigmoid4(z, consts)), (rowBytes - whole) >> 2);
+        }
       }
     }
   }
@@ -198,7 +217,8 @@ export function layerNormForward(
  * z recomputed; dx = r·(g − mean(g) − x̂·mean(g·x̂)) with g = dz·γ; and this share's Σ dz·x̂ and
  * Σ dz added to `acc` (2c float64s, dγ then dβ; the caller zeroes them and adds the shares' up
  * in order). Rows go by in blocks of 64 summed in float32 lanes at `block` (scratch for 2c floats,
- * each c rounded up to a multiple of 4).
+ * each c rounded up to a multiple of 4, then 128 floats for the rows' mean(g) and mean(g·x̂)); the
+ * first pass runs over a block's rows (or 16 KB of them, see blockRows) before the second.
  */
 export function layerNormBackward(
   dy: usize, x: usize, gamma: usize, beta: usize, mean: usize, rstd: usize, dx: usize, acc: usize, block: usize,
@@ -209,38 +229,52 @@ export function layerNormBackward(
   const ONE = f32x4.splat(1);
   const rowPad = (rowBytes + 15) & ~(<usize>15); // whole vectors
   const bg = block, bb = block + rowPad;
+  const means = bb + rowPad; // [64] mean(g), then [64] mean(g·x̂), by row of the block
+  const sub = blockRows(rowBytes) < 64 ? blockRows(rowBytes) : 64;
   for (let first = <usize>r0; first < <usize>r1; first += 64) {
     const last = first + 64 < <usize>r1 ? first + 64 : <usize>r1;
     memory.fill(block, 0, 2 * rowPad);
-    for (let r = first; r < last; r++) {
-      const o = r * rowBytes;
-      const M = f32x4.splat(load<f32>(mean + (r << 2)));
-      const rs = load<f32>(rstd + (r << 2));
-      const S = f32x4.splat(rs);
-      let sG = f32x4.splat(0), sGX = f32x4.splat(0);
+    for (let from = first; from < last; from += sub) {
+      const to = from + sub < last ? from + sub : last;
       // First pass: dz (kept in dx's row), the sums for dγ and dβ, Σg and Σg·x̂.
-      for (let i: usize = 0; i < rowBytes; i += 16) {
-        const xh = f32x4.mul(f32x4.sub(rowLoad(x + o, i, rowBytes), M), S);
-        const gm = rowLoad(gamma, i, rowBytes);
-        let d = rowLoad(dy + o, i, rowBytes);
-        if (silu) {
-          const z = f32x4.add(f32x4.mul(xh, gm), rowLoad(beta, i, rowBytes));
-          const sg = sigmoid4(z, consts);
-          d = f32x4.mul(f32x4.mul(d, sg), f32x4.add(ONE, f32x4.mul(z, f32x4.sub(ONE, sg))));
+      for (let r = from; r < to; r++) {
+        const o = r * rowBytes;
+        const M = f32x4.splat(load<f32>(mean + (r << 2)));
+        const S = f32x4.splat(load<f32>(rstd + (r << 2)));
+        let sG = f32x4.splat(0), sGX = f32x4.splat(0);
+        for (let i: usize = 0; i < rowBytes; i += 16) {
+          const xh = f32x4.mul(f32x4.sub(rowLoad(x + o, i, rowBytes), M), S);
+          const gm = rowLoad(gamma, i, rowBytes);
+          let d = rowLoad(dy + o, i, rowBytes);
+          if (silu) {
+            const z = f32x4.add(f32x4.mul(xh, gm), rowLoad(beta, i, rowBytes));
+            const sg = sigmoid4(z, consts);
+            d = f32x4.mul(f32x4.mul(d, sg), f32x4.add(ONE, f32x4.mul(z, f32x4.sub(ONE, sg))));
+          }
+          if (i + 16 > rowBytes) d = v128.and(d, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(<i32>((rowBytes - i) >> 2))));
+          rowStore(dx + o, i, rowBytes, d);
+          v128.store(bg + i, f32x4.add(v128.load(bg + i), f32x4.mul(d, xh)));
+          v128.store(bb + i, f32x4.add(v128.load(bb + i), d));
+          const g = f32x4.mul(d, gm);
+          sG = f32x4.add(sG, g);
+          sGX = f32x4.add(sGX, f32x4.mul(g, xh));
         }
-        if (i + 16 > rowBytes) d = v128.and(d, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(<i32>((rowBytes - i) >> 2))));
-        rowStore(dx + o, i, rowBytes, d);
-        v128.store(bg + i, f32x4.add(v128.load(bg + i), f32x4.mul(d, xh)));
-        v128.store(bb + i, f32x4.add(v128.load(bb + i), d));
-        const g = f32x4.mul(d, gm);
-        sG = f32x4.add(sG, g);
-        sGX = f32x4.add(sGX, f32x4.mul(g, xh));
+        const k = (r - first) << 2;
+        store<f32>(means + k, sum4(sG) / cf);
+        store<f32>(means + 256 + k, sum4(sGX) / cf);
       }
-      const MG = f32x4.splat(sum4(sG) / cf), MGX = f32x4.splat(sum4(sGX) / cf);
-      for (let i: usize = 0; i < rowBytes; i += 16) {
-        const xh = f32x4.mul(f32x4.sub(rowLoad(x + o, i, rowBytes), M), S);
-        const g = f32x4.mul(rowLoad(dx + o, i, rowBytes), rowLoad(gamma, i, rowBytes));
-        rowStore(dx + o, i, rowBytes, f32x4.mul(S, f32x4.sub(f32x4.sub(g, MG), f32x4.mul(xh, MGX))));
+      // Second pass: dx.
+      for (let r = from; r < to; r++) {
+        const o = r * rowBytes;
+        const M = f32x4.splat(load<f32>(mean + (r << 2)));
+        const S = f32x4.splat(load<f32>(rstd + (r << 2)));
+        const k = (r - first) << 2;
+        const MG = f32x4.splat(load<f32>(means + k)), MGX = f32x4.splat(load<f32>(means + 256 + k));
+        for (let i: usize = 0; i < rowBytes; i += 16) {
+          const xh = f32x4.mul(f32x4.sub(rowLoad(x + o, i, rowBytes), M), S);
+          const g = f32x4.mul(rowLoad(dx + o, i, rowBytes), rowLoad(gamma, i, rowBytes));
+          rowStore(dx + o, i, rowBytes, f32x4.mul(S, f32x4.sub(f32x4.sub(g, MG), f32x4.mul(xh, MGX))));
+        }
       }
     }
     for (let i: usize = 0; i < (<usize>c); i++) {
@@ -683,24 +717,45 @@ export function winogradConv(
  */
 export function winogradFilter(g: usize, u: usize, ci: u32, co: u32, turn: bool): void {
   const tap = (<usize>ci) * (<usize>co) << 2;
-  for (let i: usize = 0; i < <usize>ci; i++) {
-    for (let o: usize = 0; o < <usize>co; o++) {
+  const HALF = f32x4.splat(0.5);
+  const r0 = turn ? 3 : 0, r3 = turn ? 0 : 3;
+  // Four channels at a time along U's last axis (co, or ci turned), lane by lane the same
+  // operations as one at a time (the rest below); g's lanes are gLane bytes apart.
+  const outer: usize = turn ? <usize>co : <usize>ci, inner: usize = turn ? <usize>ci : <usize>co;
+  const gLane: usize = turn ? (<usize>co) << 2 : 4;
+  for (let a: usize = 0; a < outer; a++) {
+    let b: usize = 0;
+    for (; b + 4 <= inner; b += 4) {
+      const i = turn ? b : a, o = turn ? a : b;
+      const at = g + (i * <usize>co + o) * 4;
+      const g00 = load4(at, gLane), g01 = load4(at + tap, gLane), g02 = load4(at + 2 * tap, gLane);
+      const g10 = load4(at + 3 * tap, gLane), g11 = load4(at + 4 * tap, gLane), g12 = load4(at + 5 * tap, gLane);
+      const g20 = load4(at + 6 * tap, gLane), g21 = load4(at + 7 * tap, gLane), g22 = load4(at + 8 * tap, gLane);
+      const h10 = f32x4.mul(HALF, f32x4.add(f32x4.add(g00, g10), g20)), h11 = f32x4.mul(HALF, f32x4.add(f32x4.add(g01, g11), g21));
+      const h12 = f32x4.mul(HALF, f32x4.add(f32x4.add(g02, g12), g22));
+      const h20 = f32x4.mul(HALF, f32x4.add(f32x4.sub(g00, g10), g20)), h21 = f32x4.mul(HALF, f32x4.add(f32x4.sub(g01, g11), g21));
+      const h22 = f32x4.mul(HALF, f32x4.add(f32x4.sub(g02, g12), g22));
+      const out = u + (turn ? o * <usize>ci + i : i * <usize>co + o) * 4;
+      winogradRow4(g00, g01, g02, out + (<usize>r0 * 4) * tap, tap, turn, HALF);
+      winogradRow4(h10, h11, h12, out + 4 * tap, tap, turn, HALF);
+      winogradRow4(h20, h21, h22, out + 8 * tap, tap, turn, HALF);
+      winogradRow4(g20, g21, g22, out + (<usize>r3 * 4) * tap, tap, turn, HALF);
+    }
+    for (; b < inner; b++) {
+      const i = turn ? b : a, o = turn ? a : b;
       const at = g + (i * <usize>co + o) * 4;
       const g00 = load<f32>(at), g01 = load<f32>(at + tap), g02 = load<f32>(at + 2 * tap);
       const g10 = load<f32>(at + 3 * tap), g11 = load<f32>(at + 4 * tap), g12 = load<f32>(at + 5 * tap);
       const g20 = load<f32>(at + 6 * tap), g21 = load<f32>(at + 7 * tap), g22 = load<f32>(at + 8 * tap);
       // G g: rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2 (per column).
-      const h00 = g00, h01 = g01, h02 = g02;
       const h10 = <f32>0.5 * (g00 + g10 + g20), h11 = <f32>0.5 * (g01 + g11 + g21), h12 = <f32>0.5 * (g02 + g12 + g22);
       const h20 = <f32>0.5 * (g00 - g10 + g20), h21 = <f32>0.5 * (g01 - g11 + g21), h22 = <f32>0.5 * (g02 - g12 + g22);
-      const h30 = g20, h31 = g21, h32 = g22;
       const out = u + (turn ? o * <usize>ci + i : i * <usize>co + o) * 4;
       // (G g) Gᵀ along each row; `turn` reverses the order of rows and of columns 0 and 3.
-      const r0 = turn ? 3 : 0, r3 = turn ? 0 : 3;
-      winogradRow(h00, h01, h02, out + (<usize>r0 * 4) * tap, tap, turn);
+      winogradRow(g00, g01, g02, out + (<usize>r0 * 4) * tap, tap, turn);
       winogradRow(h10, h11, h12, out + 4 * tap, tap, turn);
       winogradRow(h20, h21, h22, out + 8 * tap, tap, turn);
-      winogradRow(h30, h31, h32, out + (<usize>r3 * 4) * tap, tap, turn);
+      winogradRow(g20, g21, g22, out + (<usize>r3 * 4) * tap, tap, turn);
     }
   }
 }
@@ -711,6 +766,23 @@ export function winogradFilter(g: usize, u: usize, ci: u32, co: u32, turn: bool)
   store<f32>(out + step, <f32>0.5 * (a + b + c));
   store<f32>(out + 2 * step, <f32>0.5 * (a - b + c));
   store<f32>(out + (turn ? 0 : 3) * step, c);
+}
+
+/** winogradRow for four channels (adjacent in U). */
+@inline function winogradRow4(a: v128, b: v128, c: v128, out: usize, step: usize, turn: bool, half: v128): void {
+  v128.store(out + (turn ? 3 : 0) * step, a);
+  v128.store(out + step, f32x4.mul(half, f32x4.add(f32x4.add(a, b), c)));
+  v128.store(out + 2 * step, f32x4.mul(half, f32x4.add(f32x4.sub(a, b), c)));
+  v128.store(out + (turn ? 0 : 3) * step, c);
+}
+
+/** Four floats at p, p + lane, …: one load where they are adjacent (lane = 4). */
+@inline function load4(p: usize, lane: usize): v128 {
+  if (lane == 4) return v128.load(p);
+  let v = f32x4.splat(load<f32>(p));
+  v = f32x4.replace_lane(v, 1, load<f32>(p + lane));
+  v = f32x4.replace_lane(v, 2, load<f32>(p + 2 * lane));
+  return f32x4.replace_lane(v, 3, load<f32>(p + 3 * lane));
 }
 
 /**
@@ -971,24 +1043,56 @@ export function winograd4Conv(
   store<f32>(out + 5 * step, c);
 }
 
+/** g6 lane by lane on four vectors (results adjacent in U). */
+@inline function g6x4(a: v128, b: v128, c: v128, out: usize, step: usize): void {
+  const ac = f32x4.add(a, c);
+  const a24 = f32x4.div(a, f32x4.splat(24)), b12 = f32x4.div(b, f32x4.splat(12)), c6 = f32x4.div(c, f32x4.splat(6));
+  v128.store(out, f32x4.div(a, f32x4.splat(4)));
+  v128.store(out + step, f32x4.div(f32x4.neg(f32x4.add(ac, b)), f32x4.splat(6)));
+  v128.store(out + 2 * step, f32x4.div(f32x4.neg(f32x4.sub(ac, b)), f32x4.splat(6)));
+  v128.store(out + 3 * step, f32x4.add(f32x4.add(a24, b12), c6));
+  v128.store(out + 4 * step, f32x4.add(f32x4.sub(a24, b12), c6));
+  v128.store(out + 5 * step, c);
+}
+
 /**
  * U = G g Gᵀ of F(4×4, 3×3) for every (i, o) of a 3×3 filter g [3, 3, ci, co], laid out
  * [36][ci][co]; with `turn`, of g turned half a turn with its channel axes swapped (the input
- * gradient's filter), laid out [36][co][ci]. `tmp` is scratch for 18 floats.
+ * gradient's filter), laid out [36][co][ci]. `tmp` is scratch for 18 vectors (16-byte aligned).
+ * Four channels go at a time along U's last axis, as in winogradFilter.
  */
 export function winograd4Filter(g: usize, u: usize, ci: u32, co: u32, turn: bool, tmp: usize): void {
   const tap = (<usize>ci) * (<usize>co) << 2;
-  for (let i: usize = 0; i < <usize>ci; i++) {
-    for (let o: usize = 0; o < <usize>co; o++) {
+  const outer: usize = turn ? <usize>co : <usize>ci, inner: usize = turn ? <usize>ci : <usize>co;
+  const gLane: usize = turn ? (<usize>co) << 2 : 4;
+  for (let a: usize = 0; a < outer; a++) {
+    let b: usize = 0;
+    for (; b + 4 <= inner; b += 4) {
+      const i = turn ? b : a, o = turn ? a : b;
       const at = g + (i * <usize>co + o) * 4;
       const out = u + (turn ? o * <usize>ci + i : i * <usize>co + o) * 4;
-      // G down the three columns into tmp [6][3], then along its six rows.
+      // G down the three columns into tmp [6][3] (vectors), then along its six rows.
       for (let kw: usize = 0; kw < 3; kw++) {
         const w: usize = turn ? 2 - kw : kw;
-        const a = turn ? load<f32>(at + (6 + w) * tap) : load<f32>(at + w * tap);
-        const b = load<f32>(at + (3 + w) * tap);
-        const c = turn ? load<f32>(at + w * tap) : load<f32>(at + (6 + w) * tap);
-        g6(a, b, c, tmp + kw * 4, 12);
+        const top = turn ? load4(at + (6 + w) * tap, gLane) : load4(at + w * tap, gLane);
+        const mid = load4(at + (3 + w) * tap, gLane);
+        const bottom = turn ? load4(at + w * tap, gLane) : load4(at + (6 + w) * tap, gLane);
+        g6x4(top, mid, bottom, tmp + kw * 16, 48);
+      }
+      for (let r: usize = 0; r < 6; r++) {
+        g6x4(v128.load(tmp + r * 48), v128.load(tmp + r * 48 + 16), v128.load(tmp + r * 48 + 32), out + 6 * r * tap, tap);
+      }
+    }
+    for (; b < inner; b++) {
+      const i = turn ? b : a, o = turn ? a : b;
+      const at = g + (i * <usize>co + o) * 4;
+      const out = u + (turn ? o * <usize>ci + i : i * <usize>co + o) * 4;
+      for (let kw: usize = 0; kw < 3; kw++) {
+        const w: usize = turn ? 2 - kw : kw;
+        const top = turn ? load<f32>(at + (6 + w) * tap) : load<f32>(at + w * tap);
+        const mid = load<f32>(at + (3 + w) * tap);
+        const bottom = turn ? load<f32>(at + w * tap) : load<f32>(at + (6 + w) * tap);
+        g6(top, mid, bottom, tmp + kw * 4, 12);
       }
       for (let r: usize = 0; r < 6; r++) {
         g6(load<f32>(tmp + r * 12), load<f32>(tmp + r * 12 + 4), load<f32>(tmp + r * 12 + 8), out + 6 * r * tap, tap);

@@ -84,9 +84,10 @@ function layerNormGrad({ inputs, backend: anyBackend, attrs }: Parameters<tf.Ker
   const dgamma = backend.makeOutput([c], "float32");
   const dbeta = backend.makeOutput([c], "float32");
   const parts = shareRanges(rows);
-  // Per share: 2c float64 sums (dγ, dβ), then 2c float32 block sums (each c rounded up to fours).
+  // Per share: 2c float64 sums (dγ, dβ), then 2c float32 block sums (each c rounded up to fours)
+  // and 128 floats of per-row means (see layerNormBackward).
   const cPad = 4 * Math.ceil(c / 4);
-  const perShare = 4 * c + 2 * cPad;
+  const perShare = 4 * c + 2 * cPad + 128;
   const consts = sigmoidConsts(backend);
   const scratch = scratchFor(backend, parts.length, perShare); // perShare is whole vectors
   const base = scratch.at(0);

@@ -86,9 +86,9 @@ function filterTransform(backend: WasmBackend, filter: TensorInfo, turn: boolean
     simd.winogradFilter(byteOffset(backend, filter), byteOffset(backend, u), ci, co, turn ? 1 : 0);
     return u;
   }
-  const tmp = backend.makeOutput([18], "float32");
-  simd.winograd4Filter(byteOffset(backend, filter), byteOffset(backend, u), ci, co, turn ? 1 : 0, byteOffset(backend, tmp));
-  disposeAll(backend, tmp);
+  const tmp = scratchFor(backend, 1, 72); // 18 vectors
+  simd.winograd4Filter(byteOffset(backend, filter), byteOffset(backend, u), ci, co, turn ? 1 : 0, tmp.at(0));
+  disposeAll(backend, tmp.info);
   return u;
 }
 
