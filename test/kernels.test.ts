@@ -804,6 +804,8 @@ describe("Concat and SplitV on wasm (block copies)", () => {
     [[5, 7], 0, [3, 2]],
     [[3, 5], 1, [1, 1, 3]],
     [[4, 9], -1, [4, 5]],
+    // 2.5 MB: copied in shares, by two threads where there are two.
+    [[25, 28, 28, 36], 3, [12, 24]],
   ];
   for (const [shape, axis, sizes] of cases) {
     it(`split [${shape}] into ${JSON.stringify(sizes)} along ${axis}, and concat back (values and gradients)`, async () => {
