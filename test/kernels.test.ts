@@ -764,10 +764,11 @@ describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
       const first = byteOffset(backend, scratch.info);
       const end = first + 4 * sizeOf(scratch.info.shape);
       assert.ok(scratch.at >= first && scratch.at + wasmThreads() * scratch.bytes <= end);
-      // Shares long enough (each zeroes its 256 KB) for every thread to take some: tried a few
-      // times, as a helper may wake late on a busy machine.
+      // Shares long enough (each zeroes its 256 KB) for every thread to take some: tried again
+      // (for up to 2 s) while a helper is still starting or wakes late on a busy machine.
       let most = 0;
-      for (let attempt = 0; attempt < 5 && most < wasmThreads(); attempt++) {
+      for (let attempt = 0; attempt < 40 && most < wasmThreads(); attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50));
         new Uint8Array(backend.wasm.HEAPU8.buffer).fill(7, first, end);
         // Each share's scratch argument is given as 0: runShares puts the thread's slot in.
         runShares(backend, "zero", Array.from({ length: 64 }, () => [0, 4 * floats]), scratch);

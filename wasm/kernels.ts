@@ -716,48 +716,67 @@ export function winogradConv(
  * the turned U is U with positions 0 ↔ 3 swapped along both axes.
  */
 export function winogradFilter(g: usize, u: usize, ci: u32, co: u32, turn: bool): void {
+  eachFilterPair(g, u, ci, co, turn, 0, 2);
+}
+
+/**
+ * The traversal of both filter transforms (tile m = 2 or 4): four channels at a time along U's
+ * last axis (co, or ci turned; their g lanes gLane bytes apart), then one at a time, each given
+ * the first's filter taps at `at` and its U at `out` (positions `tap` bytes apart). Four at a
+ * time is lane by lane the same operations as one, so results do not depend on the split.
+ * (A switch, not function arguments: those would give the module data of its own.)
+ */
+@inline function eachFilterPair(g: usize, u: usize, ci: u32, co: u32, turn: bool, tmp: usize, m: u32): void {
   const tap = (<usize>ci) * (<usize>co) << 2;
-  const HALF = f32x4.splat(0.5);
-  const r0 = turn ? 3 : 0, r3 = turn ? 0 : 3;
-  // Four channels at a time along U's last axis (co, or ci turned), lane by lane the same
-  // operations as one at a time (the rest below); g's lanes are gLane bytes apart.
   const outer: usize = turn ? <usize>co : <usize>ci, inner: usize = turn ? <usize>ci : <usize>co;
   const gLane: usize = turn ? (<usize>co) << 2 : 4;
   for (let a: usize = 0; a < outer; a++) {
-    let b: usize = 0;
-    for (; b + 4 <= inner; b += 4) {
+    for (let b: usize = 0; b < inner; b += b + 4 <= inner ? 4 : 1) {
       const i = turn ? b : a, o = turn ? a : b;
       const at = g + (i * <usize>co + o) * 4;
-      const g00 = load4(at, gLane), g01 = load4(at + tap, gLane), g02 = load4(at + 2 * tap, gLane);
-      const g10 = load4(at + 3 * tap, gLane), g11 = load4(at + 4 * tap, gLane), g12 = load4(at + 5 * tap, gLane);
-      const g20 = load4(at + 6 * tap, gLane), g21 = load4(at + 7 * tap, gLane), g22 = load4(at + 8 * tap, gLane);
-      const h10 = f32x4.mul(HALF, f32x4.add(f32x4.add(g00, g10), g20)), h11 = f32x4.mul(HALF, f32x4.add(f32x4.add(g01, g11), g21));
-      const h12 = f32x4.mul(HALF, f32x4.add(f32x4.add(g02, g12), g22));
-      const h20 = f32x4.mul(HALF, f32x4.add(f32x4.sub(g00, g10), g20)), h21 = f32x4.mul(HALF, f32x4.add(f32x4.sub(g01, g11), g21));
-      const h22 = f32x4.mul(HALF, f32x4.add(f32x4.sub(g02, g12), g22));
       const out = u + (turn ? o * <usize>ci + i : i * <usize>co + o) * 4;
-      winogradRow4(g00, g01, g02, out + (<usize>r0 * 4) * tap, tap, turn, HALF);
-      winogradRow4(h10, h11, h12, out + 4 * tap, tap, turn, HALF);
-      winogradRow4(h20, h21, h22, out + 8 * tap, tap, turn, HALF);
-      winogradRow4(g20, g21, g22, out + (<usize>r3 * 4) * tap, tap, turn, HALF);
-    }
-    for (; b < inner; b++) {
-      const i = turn ? b : a, o = turn ? a : b;
-      const at = g + (i * <usize>co + o) * 4;
-      const g00 = load<f32>(at), g01 = load<f32>(at + tap), g02 = load<f32>(at + 2 * tap);
-      const g10 = load<f32>(at + 3 * tap), g11 = load<f32>(at + 4 * tap), g12 = load<f32>(at + 5 * tap);
-      const g20 = load<f32>(at + 6 * tap), g21 = load<f32>(at + 7 * tap), g22 = load<f32>(at + 8 * tap);
-      // G g: rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2 (per column).
-      const h10 = <f32>0.5 * (g00 + g10 + g20), h11 = <f32>0.5 * (g01 + g11 + g21), h12 = <f32>0.5 * (g02 + g12 + g22);
-      const h20 = <f32>0.5 * (g00 - g10 + g20), h21 = <f32>0.5 * (g01 - g11 + g21), h22 = <f32>0.5 * (g02 - g12 + g22);
-      const out = u + (turn ? o * <usize>ci + i : i * <usize>co + o) * 4;
-      // (G g) Gᵀ along each row; `turn` reverses the order of rows and of columns 0 and 3.
-      winogradRow(g00, g01, g02, out + (<usize>r0 * 4) * tap, tap, turn);
-      winogradRow(h10, h11, h12, out + 4 * tap, tap, turn);
-      winogradRow(h20, h21, h22, out + 8 * tap, tap, turn);
-      winogradRow(g20, g21, g22, out + (<usize>r3 * 4) * tap, tap, turn);
+      if (b + 4 <= inner) {
+        if (m == 2) filter2Four(at, out, tap, gLane, turn);
+        else filter4Four(at, out, tap, gLane, turn, tmp);
+      } else {
+        if (m == 2) filter2One(at, out, tap, turn);
+        else filter4One(at, out, tap, turn, tmp);
+      }
     }
   }
+}
+
+/** F(2×2)'s U for four channels (see eachFilterPair). */
+@inline function filter2Four(at: usize, out: usize, tap: usize, gLane: usize, turn: bool): void {
+  const HALF = f32x4.splat(0.5);
+  const g00 = load4(at, gLane), g01 = load4(at + tap, gLane), g02 = load4(at + 2 * tap, gLane);
+  const g10 = load4(at + 3 * tap, gLane), g11 = load4(at + 4 * tap, gLane), g12 = load4(at + 5 * tap, gLane);
+  const g20 = load4(at + 6 * tap, gLane), g21 = load4(at + 7 * tap, gLane), g22 = load4(at + 8 * tap, gLane);
+  const h10 = f32x4.mul(HALF, f32x4.add(f32x4.add(g00, g10), g20)), h11 = f32x4.mul(HALF, f32x4.add(f32x4.add(g01, g11), g21));
+  const h12 = f32x4.mul(HALF, f32x4.add(f32x4.add(g02, g12), g22));
+  const h20 = f32x4.mul(HALF, f32x4.add(f32x4.sub(g00, g10), g20)), h21 = f32x4.mul(HALF, f32x4.add(f32x4.sub(g01, g11), g21));
+  const h22 = f32x4.mul(HALF, f32x4.add(f32x4.sub(g02, g12), g22));
+  const r0 = turn ? 3 : 0, r3 = turn ? 0 : 3;
+  winogradRow4(g00, g01, g02, out + (<usize>r0 * 4) * tap, tap, turn, HALF);
+  winogradRow4(h10, h11, h12, out + 4 * tap, tap, turn, HALF);
+  winogradRow4(h20, h21, h22, out + 8 * tap, tap, turn, HALF);
+  winogradRow4(g20, g21, g22, out + (<usize>r3 * 4) * tap, tap, turn, HALF);
+}
+
+/** F(2×2)'s U for one channel pair. */
+@inline function filter2One(at: usize, out: usize, tap: usize, turn: bool): void {
+  const g00 = load<f32>(at), g01 = load<f32>(at + tap), g02 = load<f32>(at + 2 * tap);
+  const g10 = load<f32>(at + 3 * tap), g11 = load<f32>(at + 4 * tap), g12 = load<f32>(at + 5 * tap);
+  const g20 = load<f32>(at + 6 * tap), g21 = load<f32>(at + 7 * tap), g22 = load<f32>(at + 8 * tap);
+  // G g: rows g0, (g0 + g1 + g2)/2, (g0 − g1 + g2)/2, g2 (per column).
+  const h10 = <f32>0.5 * (g00 + g10 + g20), h11 = <f32>0.5 * (g01 + g11 + g21), h12 = <f32>0.5 * (g02 + g12 + g22);
+  const h20 = <f32>0.5 * (g00 - g10 + g20), h21 = <f32>0.5 * (g01 - g11 + g21), h22 = <f32>0.5 * (g02 - g12 + g22);
+  // (G g) Gᵀ along each row; `turn` reverses the order of rows and of columns 0 and 3.
+  const r0 = turn ? 3 : 0, r3 = turn ? 0 : 3;
+  winogradRow(g00, g01, g02, out + (<usize>r0 * 4) * tap, tap, turn);
+  winogradRow(h10, h11, h12, out + 4 * tap, tap, turn);
+  winogradRow(h20, h21, h22, out + 8 * tap, tap, turn);
+  winogradRow(g20, g21, g22, out + (<usize>r3 * 4) * tap, tap, turn);
 }
 
 /** Gᵀ along one row (a, b, c): stores a, (a + b + c)/2, (a − b + c)/2, c (the ends swapped if `turn`). */
@@ -1059,45 +1078,37 @@ export function winograd4Conv(
  * U = G g Gᵀ of F(4×4, 3×3) for every (i, o) of a 3×3 filter g [3, 3, ci, co], laid out
  * [36][ci][co]; with `turn`, of g turned half a turn with its channel axes swapped (the input
  * gradient's filter), laid out [36][co][ci]. `tmp` is scratch for 18 vectors (16-byte aligned).
- * Four channels go at a time along U's last axis, as in winogradFilter.
+ * Four channels go at a time along U's last axis (eachFilterPair).
  */
 export function winograd4Filter(g: usize, u: usize, ci: u32, co: u32, turn: bool, tmp: usize): void {
-  const tap = (<usize>ci) * (<usize>co) << 2;
-  const outer: usize = turn ? <usize>co : <usize>ci, inner: usize = turn ? <usize>ci : <usize>co;
-  const gLane: usize = turn ? (<usize>co) << 2 : 4;
-  for (let a: usize = 0; a < outer; a++) {
-    let b: usize = 0;
-    for (; b + 4 <= inner; b += 4) {
-      const i = turn ? b : a, o = turn ? a : b;
-      const at = g + (i * <usize>co + o) * 4;
-      const out = u + (turn ? o * <usize>ci + i : i * <usize>co + o) * 4;
-      // G down the three columns into tmp [6][3] (vectors), then along its six rows.
-      for (let kw: usize = 0; kw < 3; kw++) {
-        const w: usize = turn ? 2 - kw : kw;
-        const top = turn ? load4(at + (6 + w) * tap, gLane) : load4(at + w * tap, gLane);
-        const mid = load4(at + (3 + w) * tap, gLane);
-        const bottom = turn ? load4(at + w * tap, gLane) : load4(at + (6 + w) * tap, gLane);
-        g6x4(top, mid, bottom, tmp + kw * 16, 48);
-      }
-      for (let r: usize = 0; r < 6; r++) {
-        g6x4(v128.load(tmp + r * 48), v128.load(tmp + r * 48 + 16), v128.load(tmp + r * 48 + 32), out + 6 * r * tap, tap);
-      }
-    }
-    for (; b < inner; b++) {
-      const i = turn ? b : a, o = turn ? a : b;
-      const at = g + (i * <usize>co + o) * 4;
-      const out = u + (turn ? o * <usize>ci + i : i * <usize>co + o) * 4;
-      for (let kw: usize = 0; kw < 3; kw++) {
-        const w: usize = turn ? 2 - kw : kw;
-        const top = turn ? load<f32>(at + (6 + w) * tap) : load<f32>(at + w * tap);
-        const mid = load<f32>(at + (3 + w) * tap);
-        const bottom = turn ? load<f32>(at + w * tap) : load<f32>(at + (6 + w) * tap);
-        g6(top, mid, bottom, tmp + kw * 4, 12);
-      }
-      for (let r: usize = 0; r < 6; r++) {
-        g6(load<f32>(tmp + r * 12), load<f32>(tmp + r * 12 + 4), load<f32>(tmp + r * 12 + 8), out + 6 * r * tap, tap);
-      }
-    }
+  eachFilterPair(g, u, ci, co, turn, tmp, 4);
+}
+
+/** F(4×4)'s U for four channels (see eachFilterPair): G down the three columns into tmp [6][3] (vectors), then along its six rows. */
+@inline function filter4Four(at: usize, out: usize, tap: usize, gLane: usize, turn: bool, tmp: usize): void {
+  for (let kw: usize = 0; kw < 3; kw++) {
+    const w: usize = turn ? 2 - kw : kw;
+    const top = turn ? load4(at + (6 + w) * tap, gLane) : load4(at + w * tap, gLane);
+    const mid = load4(at + (3 + w) * tap, gLane);
+    const bottom = turn ? load4(at + w * tap, gLane) : load4(at + (6 + w) * tap, gLane);
+    g6x4(top, mid, bottom, tmp + kw * 16, 48);
+  }
+  for (let r: usize = 0; r < 6; r++) {
+    g6x4(v128.load(tmp + r * 48), v128.load(tmp + r * 48 + 16), v128.load(tmp + r * 48 + 32), out + 6 * r * tap, tap);
+  }
+}
+
+/** F(4×4)'s U for one channel pair, the same way in floats. */
+@inline function filter4One(at: usize, out: usize, tap: usize, turn: bool, tmp: usize): void {
+  for (let kw: usize = 0; kw < 3; kw++) {
+    const w: usize = turn ? 2 - kw : kw;
+    const top = turn ? load<f32>(at + (6 + w) * tap) : load<f32>(at + w * tap);
+    const mid = load<f32>(at + (3 + w) * tap);
+    const bottom = turn ? load<f32>(at + w * tap) : load<f32>(at + (6 + w) * tap);
+    g6(top, mid, bottom, tmp + kw * 4, 12);
+  }
+  for (let r: usize = 0; r < 6; r++) {
+    g6(load<f32>(tmp + r * 12), load<f32>(tmp + r * 12 + 4), load<f32>(tmp + r * 12 + 8), out + 6 * r * tap, tap);
   }
 }
 
