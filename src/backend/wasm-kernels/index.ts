@@ -16,7 +16,7 @@
  * | Tile                 | per-element index arithmetic | one copy, then block copies       |
  * | Transpose            | per-element index arithmetic; power-of-two strides | matrix transposes by 4×4 SIMD blocks (threads), small ones blocked in JS |
  * | Identity, Cast (same dtype) | a copy (the tape clones every saved tensor) | shared data, reference-counted |
- * | Concat, SplitV       | element by element in JS | one block copy per row and part (SIMD module) |
+ * | Concat, SplitV       | element by element in JS | one block copy per row and part (SIMD module; threads over 2 MB) |
  * | Add, Sub, Multiply, RealDiv | broadcasts element by element; same shapes on one thread | rows by SIMD (threads), one block of broadcast axes |
  * | FusedBatchNorm       | element by element, four wrapping indices | rows by SIMD (threads), same operations in order |
  * | LeakyRelu (+ its gradient) | element by element; gradient as 3 kernels | one SIMD pass each way (threads) |
