@@ -367,6 +367,8 @@ describe("Sum, Mean and Tile on wasm", () => {
     [[50, 30, 5], [0, 1], false],
     [[2, 33, 40, 3], [1, 2], true],
     [[64, 32, 32, 8], [0, 1, 2], false],
+    // Over 2¹⁹ elements with several outer rows: summed in shares of them (two threads here).
+    [[9, 41, 36, 40], [1, 2], true],
   ];
   for (const [shape, axis, keep] of cases) {
     it(`sum and mean of [${shape}] over ${JSON.stringify(axis)}${keep ? " keeping dims" : ""}`, async () => {
