@@ -12,7 +12,7 @@
  * | _FusedMatMul         | scalar if transposed     | SIMD with bias and relu; else explicit transpose, then XNNPACK |
  * | UnsortedSegmentSum   | missing (gather's gradient) | scatter-add on the heap            |
  * | GatherV2             | element by element       | one block copy per gathered slice     |
- * | Sum, Mean            | transpose first unless innermost | in-place block sums (float64, SIMD) |
+ * | Sum, Mean            | transpose first unless innermost | in-place block sums (float64, SIMD; threads over outer rows) |
  * | Tile                 | per-element index arithmetic | one copy, then block copies       |
  * | Transpose            | per-element index arithmetic; power-of-two strides | matrix transposes by 4×4 SIMD blocks (threads), small ones blocked in JS |
  * | Identity, Cast (same dtype) | a copy (the tape clones every saved tensor) | shared data, reference-counted |
