@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { asWasmBackend, disposeAll, heapView, runOriginal, sizeOf } from "./heap";
-import { byteOffset, ranges, runShares, shareCount, simdKernels, threadScratch } from "../simd";
+import { byteOffset, ranges, runShares, shareCount, threadScratch } from "../simd";
 
 /** Elements per share of a sum: one under twice this runs on the calling thread. */
 const ELEMENTS_PER_SHARE = 1 << 18;
