@@ -573,7 +573,8 @@ export function matmul(
 // product, is a matrix product [tiles × ci]·[ci × co] (`matmul` above). The filter gradient runs
 // the same algebra backwards: dU = Σ_tiles V ⊙ (A dy Aᵀ), then dg = Gᵀ dU G.
 //
-// Channels are the SIMD lanes (NHWC keeps them together), four at a time. Patch cells outside the
+// Channels are the SIMD lanes (NHWC keeps them together), four at a time. V, M and Z below are
+// laid out [position][tile][channel], each position's rows a cache line apart (positionStride). Patch cells outside the
 // image read a run of zeros at `zeros` instead (the caller's scratch, see winogradZeros).
 
 /** Bᵀ along one axis of four vectors: stores (a − c, b + c, c − b, b − d) at out, out + step, …. */
@@ -594,14 +595,14 @@ export function matmul(
  * V = Bᵀ d B for tiles t0 … t0 + n − 1
  * of x [batch, H, W, c], where tile t is image t / (th·tw), outputs from row 2·(t / tw mod th) and
  * column 2·(t mod tw), reading from `top` rows and `left` columns before them. V is laid out
- * [16][tb][c]: position p = 4r + s of local tile j at v + ((p·tb + j)·c)·4.
+ * [16][tb][c]: position p = 4r + s of local tile j at v + p·positionStride(tb, 4c) + 4·j·c.
  */
 function winogradInput(
   x: usize, v: usize, zeros: usize, H: u32, W: u32, c: u32, th: u32, tw: u32, top: i32, left: i32,
   t0: u32, n: u32, tb: u32,
 ): void {
   const cB = (<usize>c) << 2;
-  const pos = (<usize>tb) * cB; // from one position to the next in V
+  const pos = positionStride(tb, cB); // from one position to the next in V
   for (let j: u32 = 0; j < n; j++) {
     const t = t0 + j;
     const b = t / (th * tw);
@@ -632,11 +633,22 @@ function winogradInput(
   }
 }
 
+/**
+ * Bytes from one Winograd position's rows in V (or M, Z) to the next: tb rows of cB bytes, then
+ * one cache line more. Without it, when tb·cB is a multiple of 4 KB (16 tiles of 64 channels,
+ * 8 of 128), all 16 or 36 positions of a tile fall in the same sets of the first-level cache,
+ * which holds 12 lines a set: a 128×14×14 128 → 64 conv spent 6.3 ms outside its products on one
+ * thread, 2.0 ms with the line added.
+ */
+@inline function positionStride(tb: u32, cB: usize): usize {
+  return (<usize>tb) * cB + 64;
+}
+
 /** M_p = V_p · U_p at each of `positions` Winograd positions, for a block of n tiles (V [positions][tb][ci], U [positions][ci][co], M [positions][tb][co]). */
 @inline function winogradProducts(v: usize, u: usize, m: usize, positions: usize, tb: u32, ci: u32, co: u32, n: u32): void {
   const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
   for (let p: usize = 0; p < positions; p++) {
-    matmul(v + p * (<usize>tb) * ciB, ci, 1, u + p * (<usize>ci) * coB, m + p * (<usize>tb) * coB, 0, co, ci, 0, n, false, false);
+    matmul(v + p * positionStride(tb, ciB), ci, 1, u + p * (<usize>ci) * coB, m + p * positionStride(tb, coB), 0, co, ci, 0, n, false, false);
   }
 }
 
@@ -664,9 +676,9 @@ export function winogradConv(
 ): void {
   const th = (OH + 1) >> 1, tw = (OW + 1) >> 1;
   const v = winogradZeros(scratch, ci);
-  const m = v + 64 * (<usize>tb) * (<usize>ci);
+  const m = v + 16 * positionStride(tb, (<usize>ci) << 2);
   const coB = (<usize>co) << 2;
-  const pos = (<usize>tb) * coB;
+  const pos = positionStride(tb, coB);
   const ZERO = f32x4.splat(0);
   for (let first = t0; first < t1; first += tb) {
     const n = first + tb < t1 ? tb : t1 - first;
@@ -797,7 +809,7 @@ export function winogradFilterGrad(
   const tiles = batch * th * tw;
   const v = winogradZeros(scratch, ci > co ? ci : co);
   const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
-  const vPos = (<usize>tb) * ciB, zPos = (<usize>tb) * coB;
+  const vPos = positionStride(tb, ciB), zPos = positionStride(tb, coB);
   const z = v + 4 * (<usize>(r1 - r0)) * vPos;
   const dU = du + 4 * (<usize>r0) * (<usize>ci) * coB;
   memory.fill(dU, 0, 4 * (<usize>(r1 - r0)) * (<usize>ci) * coB);
@@ -918,7 +930,7 @@ function winograd4Input(
   t0: u32, n: u32, tb: u32,
 ): void {
   const cB = (<usize>c) << 2;
-  const pos = (<usize>tb) * cB;
+  const pos = positionStride(tb, cB);
   for (let j: u32 = 0; j < n; j++) {
     const t = t0 + j;
     const b = t / (th * tw);
@@ -988,9 +1000,9 @@ export function winograd4Conv(
   const table = winogradZeros(scratch, ci);
   const tmp = table + 36 * 8;
   const v = tmp + 36 * 16;
-  const m = v + 144 * (<usize>tb) * (<usize>ci);
+  const m = v + 36 * positionStride(tb, (<usize>ci) << 2);
   const coB = (<usize>co) << 2;
-  const pos = (<usize>tb) * coB;
+  const pos = positionStride(tb, coB);
   const ZERO = f32x4.splat(0);
   for (let first = t0; first < t1; first += tb) {
     const n = first + tb < t1 ? tb : t1 - first;
@@ -1245,7 +1257,7 @@ export function winograd4FilterGrad(
   const tmp = table + 36 * 8;
   const v = tmp + 36 * 16;
   const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
-  const vPos = (<usize>tb) * ciB, zPos = (<usize>tb) * coB;
+  const vPos = positionStride(tb, ciB), zPos = positionStride(tb, coB);
   const z = v + 6 * rows * vPos;
   const dU = du + 6 * (<usize>r0) * (<usize>ci) * coB;
   memory.fill(dU, 0, 6 * rows * (<usize>ci) * coB);

@@ -21,6 +21,9 @@ import { wasmThreads } from "../threads";
 
 type TensorInfo = tf.TensorInfo;
 
+/** Floats in a cache line: the gap after each Winograd position's rows in scratch (positionStride in wasm/kernels.ts). */
+const LINE_FLOATS = 16;
+
 /** Tiles a share transforms at a time: their V and M (or Z) fill about this much of a core's 512 KB L2. */
 const TILE_BLOCK_BYTES = 192 * 1024;
 
@@ -65,8 +68,9 @@ function winogradConv(
   const positions = (m + 2) ** 2;
   const tb = tileBlock(positions, ci + co);
   const parts = ranges(tiles, 4 * wasmThreads(), tb);
-  // F(4×4) also keeps 36 pointers and 36 vectors (see winograd4Conv).
-  const scratch = threadScratch(backend, ci + 4 + (m === 4 ? 72 + 144 : 0) + positions * tb * (ci + co), 4);
+  // F(4×4) also keeps 36 pointers and 36 vectors (see winograd4Conv); V and M have a cache line
+  // (16 floats) after each position's rows (positionStride in wasm/kernels.ts).
+  const scratch = threadScratch(backend, ci + 4 + (m === 4 ? 72 + 144 : 0) + positions * (tb * (ci + co) + 2 * LINE_FLOATS), 4);
   const shares = parts.map(([t0, t1]) => [
     byteOffset(backend, x), byteOffset(backend, u), bias ? byteOffset(backend, bias) : 0, byteOffset(backend, y), 0,
     H, W, ci, outH, outW, co, top, left, t0, t1, tb, relu ? 1 : 0,
@@ -165,8 +169,8 @@ export function filterGradientByWinograd(backend: WasmBackend, x: TensorInfo, dy
   const rows = m === 4 ? FILTER4_ROWS_PER_SHARE : FILTER_ROWS_PER_SHARE;
   const tb = tileBlock(side * rows, ci + co);
   const parts = ranges(side, side / rows);
-  // F(4×4) also keeps 36 pointers and 36 vectors (see winograd4FilterGrad).
-  const scratch = threadScratch(backend, Math.max(ci, co) + 4 + (m === 4 ? 72 + 144 : 0) + side * rows * tb * (ci + co), 3);
+  // F(4×4) also keeps 36 pointers and 36 vectors (see winograd4FilterGrad); V and Z a line after each position.
+  const scratch = threadScratch(backend, Math.max(ci, co) + 4 + (m === 4 ? 72 + 144 : 0) + side * rows * (tb * (ci + co) + 2 * LINE_FLOATS), 3);
   const shares = parts.map(([r0, r1]) => [
     byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, du), 0,
     batch, H, W, ci, OH, OW, co, c.padInfo.top, c.padInfo.left, r0, r1, tb,
