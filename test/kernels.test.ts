@@ -106,8 +106,9 @@ describe("Conv2D gradients on wasm (Conv2DBackpropFilter, Conv2DBackpropInput)",
 
 describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gradients)", () => {
   // ci in fours and co in eights: forward and filter gradient by Winograd; the input gradient
-  // too where ci is in eights. All three take F(4×4, 3×3) where the image is in
-  // fours (8×12, 10×6 valid → 8×4, 4×4 padded by 3 → 8×8, 28×28), else F(2×2, 3×3). Odd sizes
+  // too where ci is in eights. All three take F(4×4, 3×3) where it multiplies enough less than
+  // F(2×2, 3×3) (chooseTile): 8×12, 10×6 valid → 8×4, 4×4 padded by 3 → 8×8, 28×28, and with
+  // tiles past the edge 7×5, 9×9 valid → 7×7, 14×14; F(2×2) at 6×6, 5×5, 3×2 and 1×1. Odd sizes
   // (tiles past the edge), "valid" and explicit uneven pads, padding wider than the filter,
   // one-pixel images, batches of many tile blocks and shares, and output channels not in eights.
   const cases: [number[], number, "same" | "valid" | number | [[number, number], [number, number], [number, number], [number, number]]][] = [
@@ -120,6 +121,7 @@ describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gra
     [[1, 4, 4, 4], 8, 3],
     [[2, 1, 1, 8], 8, "same"],
     [[2, 3, 2, 4], 16, "same"],
+    [[3, 5, 5, 8], 16, "same"],
     [[9, 14, 14, 16], 24, "same"],
     [[3, 28, 28, 32], 32, "same"],
     [[2, 14, 14, 128], 64, "same"],

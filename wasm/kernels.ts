@@ -1241,7 +1241,8 @@ export function matmulBlocked(
 /**
  * dU rows [r0, r1) of the six rows of Winograd positions (dU [36][ci][co], a share's rows
  * zeroed, then summed over every tile in order) for the filter gradient of a 3×3 stride-1 conv
- * with x [batch, H, W, ci] and dy [batch, OH, OW, co], OH and OW multiples of 4, ci of 4, co of 8.
+ * with x [batch, H, W, ci] and dy [batch, OH, OW, co], ci a multiple of 4, co of 8 (tiles past
+ * dy's edge read zeros there).
  * `scratch` (16-byte aligned) holds max(ci, co) zeros, 36 pointers, 36 vectors, then V
  * [6·(r1 − r0)][tb][ci] and Z [6·(r1 − r0)][tb][co].
  */
@@ -1250,7 +1251,7 @@ export function winograd4FilterGrad(
   batch: u32, H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32, top: i32, left: i32,
   r0: u32, r1: u32, tb: u32,
 ): void {
-  const th = OH >> 2, tw = OW >> 2;
+  const th = (OH + 3) >> 2, tw = (OW + 3) >> 2;
   const tiles = batch * th * tw;
   const rows = <usize>(r1 - r0);
   const table = winogradZeros(scratch, ci > co ? ci : co);
@@ -1288,12 +1289,26 @@ export function winograd4FilterGrad(
             v + 6 * (<usize>(r - r0)) * vPos + (<usize>j) * ciB + k, vPos);
         }
       }
-      // Z's rows r0…r1 − 1 from the tile's 4×4 block of dy (inside the output: OH, OW in fours).
+      // Z's rows r0…r1 − 1 from the tile's 4×4 block of dy: A down its four columns into tmp
+      // [6][4], then along the share's rows. A block past dy's edge reads its pixels through
+      // the table (x's pointers are done with), zeros outside.
+      const whole = oh + 4 <= <i32>OH && ow + 4 <= <i32>OW;
+      if (!whole) {
+        for (let r: i32 = 0; r < 4; r++) {
+          for (let s: i32 = 0; s < 4; s++) store<usize>(table + <usize>(r * 4 + s) * sizeof<usize>(), pixel(dy, scratch, b, oh + r, ow + s, OH, OW, coB));
+        }
+      }
       const d = dy + ((<usize>b * <usize>OH + <usize>oh) * <usize>OW + <usize>ow) * coB;
       for (let o: usize = 0; o < coB; o += 16) {
         for (let s: usize = 0; s < 4; s++) {
-          const p = d + s * coB + o;
-          a6(v128.load(p), v128.load(p + dyRow), v128.load(p + 2 * dyRow), v128.load(p + 3 * dyRow), tmp + s * 16, 96);
+          if (whole) {
+            const p = d + s * coB + o;
+            a6(v128.load(p), v128.load(p + dyRow), v128.load(p + 2 * dyRow), v128.load(p + 3 * dyRow), tmp + s * 16, 96);
+          } else {
+            const p = table + s * sizeof<usize>();
+            const R4 = 4 * sizeof<usize>();
+            a6(v128.load(load<usize>(p) + o), v128.load(load<usize>(p + R4) + o), v128.load(load<usize>(p + 2 * R4) + o), v128.load(load<usize>(p + 3 * R4) + o), tmp + s * 16, 96);
+          }
         }
         for (let r = r0; r < r1; r++) {
           const q = tmp + (<usize>r) * 96;
