@@ -1239,33 +1239,29 @@ export function matmulBlocked(
 }
 
 /**
- * dU rows [r0, r1) of the six rows of Winograd positions (dU [36][ci][co], a share's rows
- * zeroed, then summed over every tile in order) for the filter gradient of a 3×3 stride-1 conv
- * with x [batch, H, W, ci] and dy [batch, OH, OW, co], ci a multiple of 4, co of 8 (tiles past
- * dy's edge read zeros there).
- * `scratch` (16-byte aligned) holds max(ci, co) zeros, 36 pointers, 36 vectors, then V
- * [6·(r1 − r0)][tb][ci] and Z [6·(r1 − r0)][tb][co].
+ * dU = Σ V ⊙ Z over tiles [t0, t1) (a share of the batch's tiles, in order), into this share's
+ * own dU [36][ci][co] (overwritten), for the filter gradient of a 3×3 stride-1 conv with x
+ * [batch, H, W, ci] and dy [batch, OH, OW, co], ci a multiple of 4, co of 8 (tiles past dy's
+ * edge read zeros there). `scratch` (16-byte aligned) holds max(ci, co) zeros, 36 pointers, 36
+ * vectors, then V [36][tb][ci] and Z [36][tb][co].
  */
 export function winograd4FilterGrad(
   x: usize, dy: usize, du: usize, scratch: usize,
-  batch: u32, H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32, top: i32, left: i32,
-  r0: u32, r1: u32, tb: u32,
+  H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32, top: i32, left: i32,
+  t0: u32, t1: u32, tb: u32,
 ): void {
   const th = (OH + 3) >> 2, tw = (OW + 3) >> 2;
-  const tiles = batch * th * tw;
-  const rows = <usize>(r1 - r0);
   const table = winogradZeros(scratch, ci > co ? ci : co);
   const tmp = table + 36 * 8;
   const v = tmp + 36 * 16;
   const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
   const vPos = positionStride(tb, ciB), zPos = positionStride(tb, coB);
-  const z = v + 6 * rows * vPos;
-  const dU = du + 6 * (<usize>r0) * (<usize>ci) * coB;
-  memory.fill(dU, 0, 6 * rows * (<usize>ci) * coB);
+  const z = v + 36 * vPos;
+  memory.fill(du, 0, 36 * (<usize>ci) * coB);
   const R = 6 * sizeof<usize>();
   const dyRow = (<usize>OW) * coB;
-  for (let first: u32 = 0; first < tiles; first += tb) {
-    const n = first + tb < tiles ? tb : tiles - first;
+  for (let first = t0; first < t1; first += tb) {
+    const n = first + tb < t1 ? tb : t1 - first;
     for (let j: u32 = 0; j < n; j++) {
       const t = first + j;
       const b = t / (th * tw);
@@ -1273,7 +1269,7 @@ export function winograd4FilterGrad(
       for (let r: i32 = 0; r < 6; r++) {
         for (let s: i32 = 0; s < 6; s++) store<usize>(table + <usize>(r * 6 + s) * sizeof<usize>(), pixel(x, scratch, b, oh - top + r, ow - left + s, H, W, ciB));
       }
-      // V's rows r0…r1 − 1: Bᵀ down the six columns into tmp [6][6], then along the share's rows.
+      // V: Bᵀ down the six columns into tmp [6][6], then along its rows.
       for (let k: usize = 0; k < ciB; k += 16) {
         for (let s: usize = 0; s < 6; s++) {
           const p = table + s * sizeof<usize>();
@@ -1283,14 +1279,14 @@ export function winograd4FilterGrad(
             tmp + s * 16, 96,
           );
         }
-        for (let r = r0; r < r1; r++) {
-          const q = tmp + (<usize>r) * 96;
+        for (let r: usize = 0; r < 6; r++) {
+          const q = tmp + r * 96;
           bt6(v128.load(q), v128.load(q + 16), v128.load(q + 32), v128.load(q + 48), v128.load(q + 64), v128.load(q + 80),
-            v + 6 * (<usize>(r - r0)) * vPos + (<usize>j) * ciB + k, vPos);
+            v + 6 * r * vPos + (<usize>j) * ciB + k, vPos);
         }
       }
-      // Z's rows r0…r1 − 1 from the tile's 4×4 block of dy: A down its four columns into tmp
-      // [6][4], then along the share's rows. A block past dy's edge reads its pixels through
+      // Z from the tile's 4×4 block of dy: A down its four columns into tmp [6][4], then along
+      // its rows. A block past dy's edge reads its pixels through
       // the table (x's pointers are done with), zeros outside.
       const whole = oh + 4 <= <i32>OH && ow + 4 <= <i32>OW;
       if (!whole) {
@@ -1310,15 +1306,15 @@ export function winograd4FilterGrad(
             a6(v128.load(load<usize>(p) + o), v128.load(load<usize>(p + R4) + o), v128.load(load<usize>(p + 2 * R4) + o), v128.load(load<usize>(p + 3 * R4) + o), tmp + s * 16, 96);
           }
         }
-        for (let r = r0; r < r1; r++) {
-          const q = tmp + (<usize>r) * 96;
-          a6(v128.load(q), v128.load(q + 16), v128.load(q + 32), v128.load(q + 48), z + 6 * (<usize>(r - r0)) * zPos + (<usize>j) * coB + o, zPos);
+        for (let r: usize = 0; r < 6; r++) {
+          const q = tmp + r * 96;
+          a6(v128.load(q), v128.load(q + 16), v128.load(q + 32), v128.load(q + 48), z + 6 * r * zPos + (<usize>j) * coB + o, zPos);
         }
       }
     }
-    for (let p: usize = 0; p < 6 * rows; p++) {
+    for (let p: usize = 0; p < 36; p++) {
       // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
-      matmul(v + p * vPos, 1, ci, z + p * zPos, dU + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true);
+      matmul(v + p * vPos, 1, ci, z + p * zPos, du + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true);
     }
   }
 }
@@ -1332,15 +1328,26 @@ export function winograd4FilterGrad(
   v128.store(out + 2 * step, f32x4.add(f32x4.mul(S, f32x4.sub(s34, s12)), e5));
 }
 
-/** dg [3, 3, ci, co] = Gᵀ dU G for dU [36][ci][co] from winograd4FilterGrad. `tmp` is scratch for 18 vectors. */
-export function winograd4FilterGradOut(du: usize, dg: usize, ci: u32, co: u32, tmp: usize): void {
+/** Four floats of dU at p: the sum of the `parts` shares' dU (`stride` bytes apart), in order. */
+@inline function partSum(p: usize, parts: u32, stride: usize): v128 {
+  let sum = v128.load(p);
+  for (let i: u32 = 1; i < parts; i++) sum = f32x4.add(sum, v128.load(p + (<usize>i) * stride));
+  return sum;
+}
+
+/**
+ * dg [3, 3, ci, co] = Gᵀ dU G, dU [36][ci][co] the sum of `parts` shares' from
+ * winograd4FilterGrad (laid out one after another). `tmp` is scratch for 18 vectors.
+ */
+export function winograd4FilterGradOut(du: usize, dg: usize, ci: u32, co: u32, tmp: usize, parts: u32): void {
   const n = (<usize>ci) * (<usize>co) << 2;
+  const stride = n * 36;
   for (let k: usize = 0; k < n; k += 16) {
     const a = du + k;
     // Gᵀ down each of the six columns S into tmp [3][6], then along tmp's three rows.
     for (let s: usize = 0; s < 6; s++) {
-      gt6(v128.load(a + s * n), v128.load(a + (6 + s) * n), v128.load(a + (12 + s) * n), v128.load(a + (18 + s) * n),
-        v128.load(a + (24 + s) * n), v128.load(a + (30 + s) * n), tmp + s * 16, 96);
+      gt6(partSum(a + s * n, parts, stride), partSum(a + (6 + s) * n, parts, stride), partSum(a + (12 + s) * n, parts, stride),
+        partSum(a + (18 + s) * n, parts, stride), partSum(a + (24 + s) * n, parts, stride), partSum(a + (30 + s) * n, parts, stride), tmp + s * 16, 96);
     }
     for (let r: usize = 0; r < 3; r++) {
       const q = tmp + r * 96;

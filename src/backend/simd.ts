@@ -40,9 +40,9 @@ export interface SimdKernels {
   leakyRelu(x: number, y: number, i0: number, i1: number, alpha: number): void;
   leakyReluGrad(x: number, dy: number, dx: number, i0: number, i1: number, alpha: number): void;
   matmulBlocked(a: number, rowStride: number, colStride: number, b: number, c: number, N: number, K: number, m0: number, m1: number, kBlock: number): void;
-  winograd4FilterGrad(x: number, dy: number, du: number, scratch: number, batch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
-    top: number, left: number, r0: number, r1: number, tb: number): void;
-  winograd4FilterGradOut(du: number, dg: number, ci: number, co: number, tmp: number): void;
+  winograd4FilterGrad(x: number, dy: number, du: number, scratch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
+    top: number, left: number, t0: number, t1: number, tb: number): void;
+  winograd4FilterGradOut(du: number, dg: number, ci: number, co: number, tmp: number, parts: number): void;
   batchNormRows(x: number, mean: number, variance: number, offset: number, scale: number, y: number, nf: number,
     eps: number, r0: number, r1: number, C: number): void;
   transposeRows(src: number, dst: number, rows: number, cols: number, c0: number, c1: number): void;

@@ -28,8 +28,8 @@ const LINE_FLOATS = 16;
 const TILE_BLOCK_BYTES = 192 * 1024;
 
 /** Tiles per block for `positions` Winograd positions of ci + co channels (a multiple of 4, at least 8). */
-function tileBlock(positions: number, channels: number): number {
-  return Math.max(8, 4 * Math.floor(TILE_BLOCK_BYTES / (16 * positions * channels)));
+function tileBlock(positions: number, channels: number, bytes = TILE_BLOCK_BYTES): number {
+  return Math.max(8, 4 * Math.floor(bytes / (16 * positions * channels)));
 }
 
 /** Whether a conv is one Winograd F(2×2, 3×3) runs: 3×3 taps, stride 1, no dilation. */
@@ -148,18 +148,35 @@ export function inputGradientByWinograd(backend: WasmBackend, dy: TensorInfo, fi
 }
 
 /**
- * Rows of Winograd positions per share of the filter gradient. Each share reads all of x and dy
- * (memory-bound: four one-row shares read them four times), so two shares of two rows: a
+ * F(2×2)'s filter gradient: rows of Winograd positions per share. Each share reads all of x and
+ * dy (memory-bound: four one-row shares read them four times), so two shares of two rows: a
  * 128×28×28 32 → 32 filter gradient 16.3 → 14.9 ms. Fixed, so results never depend on threads.
  */
 const FILTER_ROWS_PER_SHARE = 2;
-/** F(4×4)'s six rows of positions in two shares of three. */
-const FILTER4_ROWS_PER_SHARE = 3;
 
 /**
- * dg of a 3×3 stride-1 conv: the rows of Winograd positions (four for F(2×2), six for F(4×4),
- * chosen as for the forward conv) are cut in shares (each reads all of x and dy and owns its
- * rows of dU), then dg = Gᵀ dU G. Needs ci a multiple of 4 (co is padded to eights).
+ * F(4×4)'s filter gradient: shares of the batch's tiles, each with its own dU over all 36
+ * positions, summed in order after. Against two shares of three rows of positions each (both
+ * reading all of x and dy and both making the whole column pass of V's transform), one thread,
+ * its half of a batch of 128: 14×14 64 → 64 11.2–11.8 → 9.9–10.8 ms, 28×28 32 → 32 10.6–11.1 →
+ * 8.5–9.6 ms, 28×28 64 → 32 20.0–20.7 → 17.1–18.5 ms. Four shares, so that four threads can
+ * share the work and two even out unequal cores; fixed, so results never depend on threads.
+ */
+const FILTER4_SHARES = 4;
+
+/**
+ * Tile blocks of the F(4×4) filter gradient fill about this much of the second-level cache:
+ * each block's products are dU_p += V_pᵀ·Z_p summed along its tiles, and fewer than ~12 tiles
+ * left them mostly loads and stores of dU (14×14 64 → 64 in blocks of 8 tiles: 15.8 ms, of 20:
+ * 10.8 ms).
+ */
+const FILTER4_BLOCK_BYTES = 384 * 1024;
+
+/**
+ * dg of a 3×3 stride-1 conv, the tile chosen as for the forward conv: dU = Σ_tiles V ⊙ Z, then
+ * dg = Gᵀ dU G. F(4×4) cuts the batch's tiles in shares (each sums its own dU, the shares' are
+ * added in order after); F(2×2) cuts the four rows of positions (each share reads all of x and
+ * dy and owns its rows of dU). Needs ci a multiple of 4 (co is padded to eights).
  */
 export function filterGradientByWinograd(backend: WasmBackend, x: TensorInfo, dy: TensorInfo, c: tf.backend_util.Conv2DInfo): TensorInfo {
   if (c.outChannels % 8 !== 0) {
@@ -170,28 +187,35 @@ export function filterGradientByWinograd(backend: WasmBackend, x: TensorInfo, dy
     return dg;
   }
   const { batchSize: batch, inHeight: H, inWidth: W, inChannels: ci, outHeight: OH, outWidth: OW, outChannels: co } = c;
-  const m = chooseTile(OH, OW);
-  const side = m + 2; // rows (and columns) of Winograd positions
-  const du = backend.makeOutput([side * side, ci, co], "float32");
-  const rows = m === 4 ? FILTER4_ROWS_PER_SHARE : FILTER_ROWS_PER_SHARE;
-  const tb = tileBlock(side * rows, ci + co);
-  const parts = ranges(side, side / rows);
-  // F(4×4) also keeps 36 pointers and 36 vectors (see winograd4FilterGrad); V and Z a line after each position.
-  const scratch = threadScratch(backend, Math.max(ci, co) + 4 + (m === 4 ? 72 + 144 : 0) + side * rows * (tb * (ci + co) + 2 * LINE_FLOATS), 3);
-  const shares = parts.map(([r0, r1]) => [
-    byteOffset(backend, x), byteOffset(backend, dy), byteOffset(backend, du), 0,
-    batch, H, W, ci, OH, OW, co, c.padInfo.top, c.padInfo.left, r0, r1, tb,
-  ]);
-  runShares(backend, m === 4 ? "winograd4FilterGrad" : "winogradFilterGrad", shares, scratch);
+  const at = (t: TensorInfo) => byteOffset(backend, t);
   const dg = backend.makeOutput([3, 3, ci, co], "float32");
   const simd = simdKernels(backend);
-  if (m === 4) {
+  if (chooseTile(OH, OW) === 4) {
+    const tiles = batch * Math.ceil(OH / 4) * Math.ceil(OW / 4);
+    const parts = ranges(tiles, FILTER4_SHARES);
+    const du = backend.makeOutput([parts.length, 36, ci, co], "float32");
+    const tb = tileBlock(36, ci + co, FILTER4_BLOCK_BYTES);
+    // 36 pointers and 36 vectors, then V and Z with a line after each position's rows.
+    const scratch = threadScratch(backend, Math.max(ci, co) + 4 + 72 + 144 + 36 * (tb * (ci + co) + 2 * LINE_FLOATS), 3);
+    const shares = parts.map(([t0, t1], i) => [
+      at(x), at(dy), at(du) + 4 * 36 * ci * co * i, 0, H, W, ci, OH, OW, co, c.padInfo.top, c.padInfo.left, t0, t1, tb,
+    ]);
+    runShares(backend, "winograd4FilterGrad", shares, scratch);
     const tmp = scratchFor(backend, 1, 72);
-    simd.winograd4FilterGradOut(byteOffset(backend, du), byteOffset(backend, dg), ci, co, tmp.at(0));
-    disposeAll(backend, tmp.info);
-  } else {
-    simd.winogradFilterGradOut(byteOffset(backend, du), byteOffset(backend, dg), ci, co);
+    simd.winograd4FilterGradOut(at(du), at(dg), ci, co, tmp.at(0), parts.length);
+    disposeAll(backend, du, scratch.info, tmp.info);
+    return dg;
   }
+  const du = backend.makeOutput([16, ci, co], "float32");
+  const tb = tileBlock(4 * FILTER_ROWS_PER_SHARE, ci + co);
+  const parts = ranges(4, 4 / FILTER_ROWS_PER_SHARE);
+  // V and Z with a line after each position's rows.
+  const scratch = threadScratch(backend, Math.max(ci, co) + 4 + 4 * FILTER_ROWS_PER_SHARE * (tb * (ci + co) + 2 * LINE_FLOATS), 3);
+  const shares = parts.map(([r0, r1]) => [
+    at(x), at(dy), at(du), 0, batch, H, W, ci, OH, OW, co, c.padInfo.top, c.padInfo.left, r0, r1, tb,
+  ]);
+  runShares(backend, "winogradFilterGrad", shares, scratch);
+  simd.winogradFilterGradOut(at(du), at(dg), ci, co);
   disposeAll(backend, du, scratch.info);
   return dg;
 }
