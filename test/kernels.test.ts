@@ -365,10 +365,12 @@ describe("Sum, Mean and Tile on wasm", () => {
     [[2, 3, 4], [0, 1, 2], false],
     [[1, 5, 5, 2], [0, 1, 2], true],
     [[3, 4, 5], [0, 2], false],
-    // Many reduced rows into one or two output rows (bias gradients), and a large one.
+    // Many reduced rows into one or two output rows (bias gradients), and large ones: one output
+    // row over 2¹⁹ elements is summed in shares of its rows (two; three, with an odd column count).
     [[50, 30, 5], [0, 1], false],
     [[2, 33, 40, 3], [1, 2], true],
     [[64, 32, 32, 8], [0, 1, 2], false],
+    [[16, 40, 40, 33], [0, 1, 2], true],
     // Over 2¹⁹ elements with several outer rows: summed in shares of them (two threads here).
     [[9, 41, 36, 40], [1, 2], true],
   ];

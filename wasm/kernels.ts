@@ -67,6 +67,7 @@ export function adam(
 /**
  * Sums x viewed as [outer, reduce, inner] over its middle axis into out [outer, inner], times
  * `scale`. Each column accumulates in float64, row after row; `acc` is scratch for inner float64s.
+ * With out = 0 (one outer row), the float64 sums are left in `acc` (a share of the rows).
  */
 export function sumMiddle(x: usize, out: usize, outer: u32, reduce: u32, inner: u32, scale: f64, acc: usize): void {
   const rowBytes = (<usize>inner) << 2;
@@ -82,6 +83,7 @@ export function sumMiddle(x: usize, out: usize, outer: u32, reduce: u32, inner: 
       }
       if (i < <usize>inner) store<f64>(acc + (i << 3), load<f64>(acc + (i << 3)) + <f64>load<f32>(src + (i << 2)));
     }
+    if (out == 0) return;
     const dst = out + <usize>o * rowBytes;
     for (let i: usize = 0; i < <usize>inner; i++) store<f32>(dst + (i << 2), <f32>(load<f64>(acc + (i << 3)) * scale));
   }
