@@ -23,7 +23,7 @@ export interface SimdKernels {
   convInputGrad(dyp: number, wt: number, dx: number, H: number, W: number, ci: number, OH: number, OWp: number, co: number,
     fh: number, fw: number, sh: number, sw: number, top: number, left: number, padL: number, b0: number, b1: number): void;
   matmul(a: number, rowStride: number, colStride: number, b: number, c: number, bias: number,
-    N: number, K: number, m0: number, m1: number, relu: boolean | number, acc: boolean | number): void;
+    N: number, K: number, m0: number, m1: number, relu: boolean | number, acc: boolean | number, pack: number): void;
   winogradConv(x: number, u: number, bias: number, y: number, scratch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
     top: number, left: number, t0: number, t1: number, tb: number, relu: boolean | number): void;
   winogradFilter(g: number, u: number, ci: number, co: number, turn: boolean | number): void;
@@ -39,7 +39,7 @@ export interface SimdKernels {
     r0: number, r1: number, c: number, silu: boolean | number, consts: number): void;
   leakyRelu(x: number, y: number, i0: number, i1: number, alpha: number): void;
   leakyReluGrad(x: number, dy: number, dx: number, i0: number, i1: number, alpha: number): void;
-  matmulBlocked(a: number, rowStride: number, colStride: number, b: number, c: number, N: number, K: number, m0: number, m1: number, kBlock: number): void;
+  matmulBlocked(a: number, rowStride: number, colStride: number, b: number, c: number, N: number, K: number, m0: number, m1: number, kBlock: number, pack: number): void;
   winograd4FilterGrad(x: number, dy: number, du: number, scratch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
     top: number, left: number, t0: number, t1: number, tb: number): void;
   winograd4FilterGradOut(du: number, dg: number, ci: number, co: number, tmp: number, parts: number): void;

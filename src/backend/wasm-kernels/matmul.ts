@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, heapWindow, runOriginal, sizeOf } from "./heap";
 import { transpose } from "./transpose";
-import { byteOffset, ranges, runShares, simdKernels } from "../simd";
+import { byteOffset, ranges, runShares, simdKernels, threadScratch } from "../simd";
 import { wasmThreads } from "../threads";
 
 type TensorInfo = tf.TensorInfo;
@@ -128,17 +128,23 @@ export function simdMatMul(
         const [bI, cI] = [bAt + (batchB === 1 ? 0 : 4 * i * k * n), outAt + 4 * i * m * n];
         shares.push(
           blocked
-            ? [aI, rowStride, colStride, bI, cI, n, k, m0, m1, K_BLOCK]
-            : [aI, rowStride, colStride, bI, cI, bias ? byteOffset(backend, bias) : 0, n, k, m0, m1, relu ? 1 : 0, 0],
+            ? [aI, rowStride, colStride, bI, cI, n, k, m0, m1, K_BLOCK, 0]
+            : [aI, rowStride, colStride, bI, cI, bias ? byteOffset(backend, bias) : 0, n, k, m0, m1, relu ? 1 : 0, 0, 0],
         );
       }
     }
     const kernel = blocked ? "matmulBlocked" : "matmul";
+    // Each thread's copy of four rows of A (the last argument; see matmul in wasm/kernels.ts).
+    const pack = threadScratch(backend, 4 * (blocked ? K_BLOCK : k), blocked ? 10 : 12);
     if (!parallel) {
-      for (const share of shares) (simd[kernel] as (...x: number[]) => void)(...share);
+      for (const share of shares) {
+        share[pack.arg] = pack.at;
+        (simd[kernel] as (...x: number[]) => void)(...share);
+      }
     } else {
-      runShares(backend, kernel, shares);
+      runShares(backend, kernel, shares, pack);
     }
+    disposeAll(backend, pack.info);
   }
   if (bb !== b) disposeAll(backend, bb);
   return out;

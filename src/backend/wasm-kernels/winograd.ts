@@ -76,8 +76,8 @@ function winogradConv(
   const tb = tileBlock(positions, ci + co);
   const parts = ranges(tiles, 4 * wasmThreads(), tb);
   // F(4×4) also keeps 36 pointers and 36 vectors (see winograd4Conv); V and M have a cache line
-  // (16 floats) after each position's rows (positionStride in wasm/kernels.ts).
-  const scratch = threadScratch(backend, ci + 4 + (m === 4 ? 72 + 144 : 0) + positions * (tb * (ci + co) + 2 * LINE_FLOATS), 4);
+  // (16 floats) after each position's rows (positionStride in wasm/kernels.ts); then matmul's 4·ci.
+  const scratch = threadScratch(backend, ci + 4 + (m === 4 ? 72 + 144 : 0) + positions * (tb * (ci + co) + 2 * LINE_FLOATS) + 4 * ci, 4);
   const shares = parts.map(([t0, t1]) => [
     byteOffset(backend, x), byteOffset(backend, u), bias ? byteOffset(backend, bias) : 0, byteOffset(backend, y), 0,
     H, W, ci, outH, outW, co, top, left, t0, t1, tb, relu ? 1 : 0,
@@ -195,8 +195,8 @@ export function filterGradientByWinograd(backend: WasmBackend, x: TensorInfo, dy
     const parts = ranges(tiles, FILTER4_SHARES);
     const du = backend.makeOutput([parts.length, 36, ci, co], "float32");
     const tb = tileBlock(36, ci + co, FILTER4_BLOCK_BYTES);
-    // 36 pointers and 36 vectors, then V and Z with a line after each position's rows.
-    const scratch = threadScratch(backend, Math.max(ci, co) + 4 + 72 + 144 + 36 * (tb * (ci + co) + 2 * LINE_FLOATS), 3);
+    // 36 pointers and 36 vectors, then V and Z with a line after each position's rows, then matmul's 4·tb.
+    const scratch = threadScratch(backend, Math.max(ci, co) + 4 + 72 + 144 + 36 * (tb * (ci + co) + 2 * LINE_FLOATS) + 4 * tb, 3);
     const shares = parts.map(([t0, t1], i) => [
       at(x), at(dy), at(du) + 4 * 36 * ci * co * i, 0, H, W, ci, OH, OW, co, c.padInfo.top, c.padInfo.left, t0, t1, tb,
     ]);
@@ -209,8 +209,8 @@ export function filterGradientByWinograd(backend: WasmBackend, x: TensorInfo, dy
   const du = backend.makeOutput([16, ci, co], "float32");
   const tb = tileBlock(4 * FILTER_ROWS_PER_SHARE, ci + co);
   const parts = ranges(4, 4 / FILTER_ROWS_PER_SHARE);
-  // V and Z with a line after each position's rows.
-  const scratch = threadScratch(backend, Math.max(ci, co) + 4 + 4 * FILTER_ROWS_PER_SHARE * (tb * (ci + co) + 2 * LINE_FLOATS), 3);
+  // V and Z with a line after each position's rows, then matmul's 4·tb.
+  const scratch = threadScratch(backend, Math.max(ci, co) + 4 + 4 * FILTER_ROWS_PER_SHARE * (tb * (ci + co) + 2 * LINE_FLOATS) + 4 * tb, 3);
   const shares = parts.map(([r0, r1]) => [
     at(x), at(dy), at(du), 0, batch, H, W, ci, OH, OW, co, c.padInfo.top, c.padInfo.left, r0, r1, tb,
   ]);
