@@ -537,15 +537,57 @@ export function convInputGrad(
 }
 
 /**
+ * Four rows of C = A·B (+ bias, then max(·, 0) if `relu`; with `acc`, C += A·B), columns [n0, n1)
+ * bytes, in 4 × 8 blocks that stay in eight registers along all of K. A's four rows are a panel:
+ * K steps `step` bytes apart of four floats each, read at constant offsets from one pointer
+ * (V8 then keeps one address where four rows' addresses cost it a k counter and stack reloads).
+ * B [K, N] and C have rows nB bytes apart; only the first `rows` of C's four are stored.
+ */
+@inline function panelBlocks(
+  panel: usize, step: usize, K: u32, b: usize, c: usize, nB: usize, rows: u32, n0: usize, n1: usize,
+  bias: usize, relu: bool, acc: bool,
+): void {
+  const ZERO = f32x4.splat(0);
+  const end = panel + (<usize>K) * step;
+  for (let j = n0; j < n1; j += 32) {
+    let s00 = ZERO, s01 = ZERO;
+    if (bias != 0) {
+      s00 = v128.load(bias + j);
+      s01 = v128.load(bias + j + 16);
+    }
+    let s10 = s00, s11 = s01, s20 = s00, s21 = s01, s30 = s00, s31 = s01;
+    const out = c + j;
+    if (acc) {
+      s00 = v128.load(out); s01 = v128.load(out + 16);
+      if (rows > 1) { s10 = v128.load(out + nB); s11 = v128.load(out + nB + 16); }
+      if (rows > 2) { s20 = v128.load(out + 2 * nB); s21 = v128.load(out + 2 * nB + 16); }
+      if (rows > 3) { s30 = v128.load(out + 3 * nB); s31 = v128.load(out + 3 * nB + 16); }
+    }
+    let bp = b + j;
+    for (let p = panel; p < end; p += step, bp += nB) {
+      const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+      const x0 = v128.load32_splat(p);
+      const x1 = v128.load32_splat(p, 4);
+      const x2 = v128.load32_splat(p, 8);
+      const x3 = v128.load32_splat(p, 12);
+      s00 = f32x4.add(s00, f32x4.mul(x0, b0)); s01 = f32x4.add(s01, f32x4.mul(x0, b1));
+      s10 = f32x4.add(s10, f32x4.mul(x1, b0)); s11 = f32x4.add(s11, f32x4.mul(x1, b1));
+      s20 = f32x4.add(s20, f32x4.mul(x2, b0)); s21 = f32x4.add(s21, f32x4.mul(x2, b1));
+      s30 = f32x4.add(s30, f32x4.mul(x3, b0)); s31 = f32x4.add(s31, f32x4.mul(x3, b1));
+    }
+    store4x8(out, nB, rows, relu, s00, s01, s10, s11, s20, s21, s30, s31);
+  }
+}
+
+/**
  * Rows [m0, m1) of C = A·B (+ bias) (then max(·, 0) if `relu`), C [M, N] and B [K, N] row-major,
  * N a multiple of 8. A's element (i, k) is at a + 4·(i·rowStride + k·colStride), so A may be
  * given transposed. `bias` (N floats) is 0 for none. With `acc`, C += A·B instead (no bias).
  * `pack` is scratch for 4·K floats.
  *
  * B goes by in blocks of 64 columns (which stay in the second-level cache while the rows of A
- * pass); within a block, 4 rows × 8 columns of C stay in eight registers along all of K, which
- * read A's four values of each k at constant offsets from one pointer: where they lie when A is
- * given transposed (rowStride 1), else from a copy (packRows). Fewer address computations in the
+ * pass); within a block, four rows of A at a time as a panel (panelBlocks): where they lie when A
+ * is given transposed (rowStride 1), else a copy (packRows). Against four row addresses in the
  * loop: Winograd's products 3–8 % faster, its filter gradient's 0–12 %, on one thread.
  */
 export function matmul(
@@ -555,7 +597,6 @@ export function matmul(
   const rs = (<usize>rowStride) << 2;
   const ks = (<usize>colStride) << 2;
   const nB = (<usize>N) << 2;
-  const ZERO = f32x4.splat(0);
   for (let n0: usize = 0; n0 < nB; n0 += 256) {
     const n1 = n0 + 256 < nB ? n0 + 256 : nB;
     for (let i = m0; i < m1; i += 4) {
@@ -566,37 +607,7 @@ export function matmul(
       const aRow = a + <usize>i * rs;
       const inPlace = rs == 4 && i + 3 < m1;
       if (!inPlace) packRows(aRow, r1, r2, r3, ks, K, pack);
-      const panel = inPlace ? aRow : pack;
-      const step: usize = inPlace ? ks : 16;
-      const end = panel + (<usize>K) * step;
-      for (let j = n0; j < n1; j += 32) {
-        let s00 = ZERO, s01 = ZERO;
-        if (bias != 0) {
-          s00 = v128.load(bias + j);
-          s01 = v128.load(bias + j + 16);
-        }
-        let s10 = s00, s11 = s01, s20 = s00, s21 = s01, s30 = s00, s31 = s01;
-        const out = c + <usize>i * nB + j;
-        if (acc) {
-          s00 = v128.load(out); s01 = v128.load(out + 16);
-          if (i + 1 < m1) { s10 = v128.load(out + nB); s11 = v128.load(out + nB + 16); }
-          if (i + 2 < m1) { s20 = v128.load(out + 2 * nB); s21 = v128.load(out + 2 * nB + 16); }
-          if (i + 3 < m1) { s30 = v128.load(out + 3 * nB); s31 = v128.load(out + 3 * nB + 16); }
-        }
-        let bp = b + j;
-        for (let p = panel; p < end; p += step, bp += nB) {
-          const b0 = v128.load(bp), b1 = v128.load(bp, 16);
-          const x0 = v128.load32_splat(p);
-          const x1 = v128.load32_splat(p, 4);
-          const x2 = v128.load32_splat(p, 8);
-          const x3 = v128.load32_splat(p, 12);
-          s00 = f32x4.add(s00, f32x4.mul(x0, b0)); s01 = f32x4.add(s01, f32x4.mul(x0, b1));
-          s10 = f32x4.add(s10, f32x4.mul(x1, b0)); s11 = f32x4.add(s11, f32x4.mul(x1, b1));
-          s20 = f32x4.add(s20, f32x4.mul(x2, b0)); s21 = f32x4.add(s21, f32x4.mul(x2, b1));
-          s30 = f32x4.add(s30, f32x4.mul(x3, b0)); s31 = f32x4.add(s31, f32x4.mul(x3, b1));
-        }
-        store4x8(out, nB, m1 - i, relu, s00, s01, s10, s11, s20, s21, s30, s31);
-      }
+      panelBlocks(inPlace ? aRow : pack, inPlace ? ks : 16, K, b, c + <usize>i * nB, nB, m1 - i, n0, n1, bias, relu, acc);
     }
   }
 }
@@ -1471,11 +1482,12 @@ export function transposeRows(src: usize, dst: usize, rows: u32, cols: u32, c0: 
 /**
  * Output pixels [p0, p1) of a direct conv, any filter size, stride and dilation (NHWC):
  * y[n, o] = bias[o] + Σ_(kh, kw, i) x[b, oh·sh − top + kh·dh, ow·sw − left + kw·dw, i] · g[kh, kw, i, o],
- * then max(·, 0) if `relu`; n = (b, oh, ow). A matrix product whose rows of A are patches read
- * in place ("implicit GEMM"): `matmul`'s 4 × 8 register block, each of the four rows read through
- * its own pointer for every tap, taps outside the image read from a run of zeros. Each sum starts
- * at the bias and runs over (kh, kw, i) in order in float32, as XNNPACK's convolution does.
- * Needs co a multiple of 8. `scratch` (16-byte aligned) holds ci zeros, then 4·KH·KW pointers.
+ * then max(·, 0) if `relu`; n = (b, oh, ow). A matrix product whose rows of A are patches
+ * ("implicit GEMM"): four rows' patches, found through a table of pointers (taps outside the
+ * image read a run of zeros), are copied into one panel for `matmul`'s 4 × 8 blocks. Each sum
+ * starts at the bias and runs over (kh, kw, i) in order in float32, as XNNPACK's convolution
+ * does. Needs co a multiple of 8. `scratch` (16-byte aligned) holds ci zeros, 4·KH·KW pointers,
+ * then the panel's 4·KH·KW·ci floats.
  */
 export function convForward(
   x: usize, g: usize, bias: usize, y: usize, scratch: usize,
@@ -1486,7 +1498,7 @@ export function convForward(
   const taps = <usize>(KH * KW);
   const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
   const P = sizeof<usize>();
-  const ZERO = f32x4.splat(0);
+  const pack = table + 4 * taps * P;
   for (let n0: usize = 0; n0 < coB; n0 += 256) {
     const n1 = n0 + 256 < coB ? n0 + 256 : coB;
     for (let i = p0; i < p1; i += 4) {
@@ -1509,34 +1521,13 @@ export function convForward(
           for (let kw: u32 = 0; kw < KW; kw++, t += P) store<usize>(t, pixel(x, scratch, b, row0 + <i32>(kh * dh), col0 + <i32>(kw * dw), H, W, ciB));
         }
       }
-      const out = y + (<usize>i) * coB;
-      for (let j = n0; j < n1; j += 32) {
-        let s00 = ZERO, s01 = ZERO;
-        if (bias != 0) {
-          s00 = v128.load(bias + j);
-          s01 = v128.load(bias + j + 16);
-        }
-        let s10 = s00, s11 = s01, s20 = s00, s21 = s01, s30 = s00, s31 = s01;
-        let bp = g + j;
-        for (let q: usize = 0; q < taps; q++) {
-          const a0 = load<usize>(table + q * P);
-          const a1 = load<usize>(table + (taps + q) * P);
-          const a2 = load<usize>(table + (2 * taps + q) * P);
-          const a3 = load<usize>(table + (3 * taps + q) * P);
-          for (let k: usize = 0; k < ciB; k += 4, bp += coB) {
-            const b0 = v128.load(bp), b1 = v128.load(bp + 16);
-            const x0 = v128.load32_splat(a0 + k);
-            const x1 = v128.load32_splat(a1 + k);
-            const x2 = v128.load32_splat(a2 + k);
-            const x3 = v128.load32_splat(a3 + k);
-            s00 = f32x4.add(s00, f32x4.mul(x0, b0)); s01 = f32x4.add(s01, f32x4.mul(x0, b1));
-            s10 = f32x4.add(s10, f32x4.mul(x1, b0)); s11 = f32x4.add(s11, f32x4.mul(x1, b1));
-            s20 = f32x4.add(s20, f32x4.mul(x2, b0)); s21 = f32x4.add(s21, f32x4.mul(x2, b1));
-            s30 = f32x4.add(s30, f32x4.mul(x3, b0)); s31 = f32x4.add(s31, f32x4.mul(x3, b1));
-          }
-        }
-        store4x8(out + j, coB, p1 - i, relu, s00, s01, s10, s11, s20, s21, s30, s31);
+      // The four patches as one panel, tap after tap (each tap's ci values of the four rows).
+      for (let q: usize = 0; q < taps; q++) {
+        const a0 = load<usize>(table + q * P);
+        packRows(a0, load<usize>(table + (taps + q) * P) - a0, load<usize>(table + (2 * taps + q) * P) - a0,
+          load<usize>(table + (3 * taps + q) * P) - a0, 4, ci, pack + q * (ciB << 2));
       }
+      panelBlocks(pack, 16, <u32>taps * ci, g, y + (<usize>i) * coB, coB, p1 - i, n0, n1, bias, relu, false);
     }
   }
 }

@@ -503,7 +503,7 @@ function directForward(backend: WasmBackend, x: TensorInfo, filter: TensorInfo, 
   const taps = c.filterHeight * c.filterWidth;
   const macs = pixels * taps * ci * co;
   const parts = ranges(pixels, macs < PARALLEL_MACS ? 1 : 4 * wasmThreads(), 4);
-  const scratch = threadScratch(backend, ci + 4 + 4 * taps, 4); // zeros, then 4·taps pointers
+  const scratch = threadScratch(backend, ci + 4 + 4 * taps + 4 * taps * ci, 4); // zeros, 4·taps pointers, then the panel
   const [xAt, gAt, yAt] = [x, filter, y].map((t) => byteOffset(backend, t));
   const shares = parts.map(([p0, p1]) => [
     xAt, gAt, bias ? byteOffset(backend, bias) : 0, yAt, 0,
