@@ -132,6 +132,25 @@ function torchAvailable(): string | null {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
+/**
+ * PyTorch's dense layers (and transposed convs) run on whatever BLAS libblas.so.3 is. Debian's
+ * python3-torch takes the reference BLAS unless OpenBLAS is installed: on the reference machine a
+ * 512² product ran at 5.6 GFLOP/s a thread with it, 197 with OpenBLAS, and PyTorch's VAE step
+ * took 163 ms instead of 12. So the benchmark says what its peer gets, and warns when it is slow.
+ */
+const SLOW_BLAS_GFLOPS = 20;
+
+function torchBlas(): string {
+  const code = "import torch, time\ntorch.set_num_threads(1)\na = torch.randn(512, 512); b = torch.randn(512, 512)\nfor _ in range(3): a @ b\nt = time.perf_counter()\nfor _ in range(20): a @ b\nprint(2 * 512 ** 3 * 20 / (time.perf_counter() - t) / 1e9)";
+  const r = spawnSync(PYTHON, ["-c", code], { encoding: "utf8" });
+  const gflops = Number(r.stdout.trim());
+  if (r.status !== 0 || !Number.isFinite(gflops)) return "PyTorch's BLAS: could not be measured";
+  const line = `PyTorch's BLAS: a 512² float32 product at ${gflops.toFixed(1)} GFLOP/s on one thread`;
+  return gflops >= SLOW_BLAS_GFLOPS
+    ? line
+    : `${line} — !! the reference BLAS, not a fair peer: install OpenBLAS (Debian: apt-get install libopenblas0-pthread)`;
+}
+
 function torchRun(workload: string, threads: number, reps: number): { params: number; times: number[]; maxrss: number } {
   const spec = { workload, threads, reps, warmup: 2, warmup_seconds: WARMUP_SECONDS, batch: BATCH[workload], n: 16 };
   const r = spawnSync(PYTHON, ["-c", `import resource, runpy, sys; sys.argv = ["workloads.py", ${JSON.stringify(JSON.stringify(spec))}]; runpy.run_path(${JSON.stringify(path.join(ROOT, "bench", "peers", "workloads.py"))}, run_name="__main__"); print("MAXRSS", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)`], { encoding: "utf8" });
@@ -296,6 +315,7 @@ async function main(): Promise<void> {
   const only = process.env.WORKLOADS ? process.env.WORKLOADS.split(",") : null;
   console.log(`Performance · ${os.cpus().length} cores (${os.cpus()[0]?.model ?? "?"}) · Node ${process.version} · backends ${backends.join(", ")} · PyTorch ${torch ?? "not installed"}`);
   console.log(`medians of ${ROUNDS} rounds × ${REPS} steps, LatentLab and PyTorch alternating by round, each workload in fresh processes`);
+  if (torch) console.log(torchBlas());
   let failed = false;
   for (const w of WORKLOADS) {
     if (only && !only.includes(w.name)) continue;
