@@ -623,8 +623,9 @@ export function matmul(
 // the same algebra backwards: dU = Σ_tiles V ⊙ (A dy Aᵀ), then dg = Gᵀ dU G.
 //
 // Channels are the SIMD lanes (NHWC keeps them together), four at a time. V, M and Z below are
-// laid out [position][tile][channel], each position's rows a cache line apart (positionStride). Patch cells outside the
-// image read a run of zeros at `zeros` instead (the caller's scratch, see winogradZeros).
+// laid out [position][tile][channel], each position's rows a cache line apart (positionStride).
+// Patch cells outside the image read a run of zeros at `zeros` instead (the caller's scratch, see
+// winogradZeros).
 
 /** Bᵀ along one axis of four vectors: stores (a − c, b + c, c − b, b − d) at out, out + step, …. */
 @inline function bt4(a: v128, b: v128, c: v128, d: v128, out: usize, step: usize): void {
@@ -685,9 +686,9 @@ function winogradInput(
 /**
  * Bytes from one Winograd position's rows in V (or M, Z) to the next: tb rows of cB bytes, then
  * one cache line more. Without it, when tb·cB is a multiple of 4 KB (16 tiles of 64 channels,
- * 8 of 128), all 16 or 36 positions of a tile fall in the same sets of the first-level cache,
- * which holds 12 lines a set: a 128×14×14 128 → 64 conv spent 6.3 ms outside its products on one
- * thread, 2.0 ms with the line added.
+ * 8 of 128), all 16 or 36 positions of a tile fall in the same sets of the first-level cache
+ * (12 lines a set on the reference machine): a 64×14×14 128 → 64 conv spent 6.3 ms outside its
+ * products on one thread, 2.0 ms with the line added.
  */
 @inline function positionStride(tb: u32, cB: usize): usize {
   return (<usize>tb) * cB + 64;

@@ -24,7 +24,7 @@ type TensorInfo = tf.TensorInfo;
 /** Floats in a cache line: the gap after each Winograd position's rows in scratch (positionStride in wasm/kernels.ts). */
 const LINE_FLOATS = 16;
 
-/** Tiles a share transforms at a time: their V and M (or Z) fill about this much of a core's 512 KB L2. */
+/** Tiles a share transforms at a time: their V and M fill about this much of a core's L2 (512 KB on the AMD EPYC it was tuned on). */
 const TILE_BLOCK_BYTES = 192 * 1024;
 
 /** Tiles per block for `positions` Winograd positions of ci + co channels (a multiple of 4, at least 8). */
