@@ -15,9 +15,9 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { PYTHON, torchAvailable, torchBlas } from "./peers/torch";
 
 const EPOCHS = Number(process.env.EPOCHS ?? 20);
-const PYTHON = process.env.LATENTLAB_PYTHON ?? "/usr/bin/python3";
 
 interface Row {
   who: string;
@@ -26,11 +26,6 @@ interface Row {
   seconds: number;
   msPerStep: number;
   params: number;
-}
-
-function torchAvailable(): string | null {
-  const r = spawnSync(PYTHON, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" });
-  return r.status === 0 ? r.stdout.trim() : null;
 }
 
 function dump(d: lab.data.Dataset, file: string): void {
@@ -71,6 +66,7 @@ async function main(): Promise<void> {
   const info = await lab.ready();
   const torchVersion = torchAvailable();
   console.log(`VAE benchmark · backend ${info.backend} · PyTorch peer: ${torchVersion ?? `not installed for ${PYTHON} (apt-get install python3-torch)`}`);
+  if (torchVersion) console.log(torchBlas());
   const train = lab.data.mnist();
   const test = lab.data.mnist({ split: "test" });
   await setting("MNIST, latent 20", train, test, 20, torchVersion);
