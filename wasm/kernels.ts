@@ -1029,14 +1029,36 @@ function winograd4Input(
   }
 }
 
-/** Aᵀ of F(4×4, 3×3) applied to six vectors; stores the four results at out, out + step, …. */
-@inline function at6(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize): void {
+/**
+ * Aᵀ of F(4×4, 3×3) applied to six vectors; stores the four results at out, out + step, …; with
+ * `out`put rows, each plus `bias` (then max(·, 0) if `relu`) — a tile's finished outputs.
+ */
+@inline function at6With(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize, output: bool, bias: v128, relu: bool): void {
   const TWO = f32x4.splat(2), FOUR = f32x4.splat(4), EIGHT = f32x4.splat(8);
   const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2), c = f32x4.add(m3, m4), d = f32x4.sub(m3, m4);
-  v128.store(out, f32x4.add(f32x4.add(m0, a), c));
-  v128.store(out + step, f32x4.add(b, f32x4.mul(TWO, d)));
-  v128.store(out + 2 * step, f32x4.add(a, f32x4.mul(FOUR, c)));
-  v128.store(out + 3 * step, f32x4.add(f32x4.add(b, f32x4.mul(EIGHT, d)), m5));
+  let r0 = f32x4.add(f32x4.add(m0, a), c);
+  let r1 = f32x4.add(b, f32x4.mul(TWO, d));
+  let r2 = f32x4.add(a, f32x4.mul(FOUR, c));
+  let r3 = f32x4.add(f32x4.add(b, f32x4.mul(EIGHT, d)), m5);
+  if (output) {
+    r0 = f32x4.add(r0, bias); r1 = f32x4.add(r1, bias); r2 = f32x4.add(r2, bias); r3 = f32x4.add(r3, bias);
+    if (relu) {
+      const ZERO = f32x4.splat(0);
+      r0 = f32x4.pmax(r0, ZERO); r1 = f32x4.pmax(r1, ZERO); r2 = f32x4.pmax(r2, ZERO); r3 = f32x4.pmax(r3, ZERO);
+    }
+  }
+  v128.store(out, r0);
+  v128.store(out + step, r1);
+  v128.store(out + 2 * step, r2);
+  v128.store(out + 3 * step, r3);
+}
+
+@inline function at6(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize): void {
+  at6With(m0, m1, m2, m3, m4, m5, out, step, false, f32x4.splat(0), false);
+}
+
+@inline function at6Out(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize, bias: v128, relu: bool): void {
+  at6With(m0, m1, m2, m3, m4, m5, out, step, true, bias, relu);
 }
 
 /**
@@ -1079,10 +1101,15 @@ export function winograd4Conv(
         const bo = bias != 0 ? v128.load(bias + o) : ZERO;
         for (let i: u32 = 0; i < rows; i++) {
           const e = tmp + <usize>i * 96;
-          // Row i of the tile, along the columns; written to `tmp`'s last row (never read again) first.
+          const yRow = y0 + (<usize>i * <usize>OW) * coB + o;
+          if (cols == 4) {
+            // Row i of the tile, along the columns, straight to y.
+            at6Out(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), v128.load(e + 80), yRow, coB, bo, relu);
+            continue;
+          }
+          // At the image's edge: the row written to `tmp`'s last row (never read again) first.
           const line = tmp + 5 * 96;
           at6(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), v128.load(e + 80), line, 16);
-          const yRow = y0 + (<usize>i * <usize>OW) * coB + o;
           for (let k: u32 = 0; k < cols; k++) {
             let r = f32x4.add(v128.load(line + <usize>k * 16), bo);
             if (relu) r = f32x4.pmax(r, ZERO);
