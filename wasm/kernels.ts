@@ -1030,8 +1030,8 @@ function winograd4Input(
 }
 
 /**
- * Aᵀ of F(4×4, 3×3) applied to six vectors; stores the four results at out, out + step, …; with
- * `out`put rows, each plus `bias` (then max(·, 0) if `relu`) — a tile's finished outputs.
+ * Aᵀ of F(4×4, 3×3) applied to six vectors; stores the four results at out, out + step, …. With
+ * `output` they are a tile's finished outputs: each plus `bias` first (then max(·, 0) if `relu`).
  */
 @inline function at6With(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize, output: bool, bias: v128, relu: bool): void {
   const TWO = f32x4.splat(2), FOUR = f32x4.splat(4), EIGHT = f32x4.splat(8);
@@ -1053,10 +1053,12 @@ function winograd4Input(
   v128.store(out + 3 * step, r3);
 }
 
+/** at6With's four results, as they are. */
 @inline function at6(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize): void {
   at6With(m0, m1, m2, m3, m4, m5, out, step, false, f32x4.splat(0), false);
 }
 
+/** at6With's four results as outputs: plus bias, then relu if asked. */
 @inline function at6Out(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize, bias: v128, relu: bool): void {
   at6With(m0, m1, m2, m3, m4, m5, out, step, true, bias, relu);
 }
