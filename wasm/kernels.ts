@@ -1109,14 +1109,10 @@ export function winograd4Conv(
             at6Out(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), v128.load(e + 80), yRow, coB, bo, relu);
             continue;
           }
-          // At the image's edge: the row written to `tmp`'s last row (never read again) first.
+          // At the image's edge: the row goes to `tmp`'s last row (never read again), its first cols to y.
           const line = tmp + 5 * 96;
-          at6(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), v128.load(e + 80), line, 16);
-          for (let k: u32 = 0; k < cols; k++) {
-            let r = f32x4.add(v128.load(line + <usize>k * 16), bo);
-            if (relu) r = f32x4.pmax(r, ZERO);
-            v128.store(yRow + <usize>k * coB, r);
-          }
+          at6Out(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), v128.load(e + 80), line, 16, bo, relu);
+          for (let k: u32 = 0; k < cols; k++) v128.store(yRow + <usize>k * coB, v128.load(line + <usize>k * 16));
         }
       }
     }
@@ -1342,7 +1338,7 @@ export function winograd4FilterGrad(
   const vPos = positionStride(tb, ciB), zPos = positionStride(tb, coB);
   const z = v + 36 * vPos;
   memory.fill(du, 0, 36 * (<usize>ci) * coB);
-  const R = 6 * sizeof<usize>();
+  const R = 6 * sizeof<usize>(), R4 = 4 * sizeof<usize>(); // rows of the x and dy pointer tables
   const dyRow = (<usize>OW) * coB;
   for (let first = t0; first < t1; first += tb) {
     const n = first + tb < t1 ? tb : t1 - first;
@@ -1370,8 +1366,8 @@ export function winograd4FilterGrad(
         }
       }
       // Z from the tile's 4×4 block of dy: A down its four columns into tmp [6][4], then along
-      // its rows. A block past dy's edge reads its pixels through
-      // the table (x's pointers are done with), zeros outside.
+      // its rows. A block past dy's edge reads its pixels through the table (x's pointers are
+      // done with), zeros outside.
       const whole = oh + 4 <= <i32>OH && ow + 4 <= <i32>OW;
       if (!whole) {
         for (let r: i32 = 0; r < 4; r++) {
@@ -1386,7 +1382,6 @@ export function winograd4FilterGrad(
             a6(v128.load(p), v128.load(p + dyRow), v128.load(p + 2 * dyRow), v128.load(p + 3 * dyRow), tmp + s * 16, 96);
           } else {
             const p = table + s * sizeof<usize>();
-            const R4 = 4 * sizeof<usize>();
             a6(v128.load(load<usize>(p) + o), v128.load(load<usize>(p + R4) + o), v128.load(load<usize>(p + 2 * R4) + o), v128.load(load<usize>(p + 3 * R4) + o), tmp + s * 16, 96);
           }
         }

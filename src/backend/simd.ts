@@ -188,9 +188,18 @@ export interface ThreadScratch {
 }
 
 export function threadScratch(backend: WasmBackend, floats: number, arg: number): ThreadScratch {
+  return { ...lineSlots(backend, wasmThreads(), floats), arg };
+}
+
+/**
+ * `count` slots of `floats` floats each, as one tensor (the caller disposes `info`): slot i at
+ * at + i·bytes, each starting a cache line (64 bytes) of its own, so that threads writing
+ * neighbouring slots never share a line.
+ */
+export function lineSlots(backend: WasmBackend, count: number, floats: number): { info: tf.TensorInfo; at: number; bytes: number } {
   const bytes = 64 * Math.ceil((4 * floats) / 64);
-  const info = backend.makeOutput([(wasmThreads() * bytes + 64) / 4], "float32");
-  return { info, arg, at: 64 * Math.ceil(byteOffset(backend, info) / 64), bytes };
+  const info = backend.makeOutput([(count * bytes + 64) / 4], "float32");
+  return { info, at: 64 * Math.ceil(byteOffset(backend, info) / 64), bytes };
 }
 
 /**

@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, heapF32, heapView, runOriginal, sizeOf } from "./heap";
-import { byteOffset, ranges, runShares, shareCount, threadScratch } from "../simd";
+import { byteOffset, lineSlots, ranges, runShares, shareCount, threadScratch } from "../simd";
 
 /** Elements per share of a sum: one under twice this runs on the calling thread. */
 const ELEMENTS_PER_SHARE = 1 << 18;
@@ -73,19 +73,17 @@ const MAX_ROW_SHARES = 4;
 function sumRowShares(backend: WasmBackend, xAt: number, outAt: number, reduce: number, inner: number, scale: number): void {
   const parts = ranges(reduce, shareCount(reduce * inner, ELEMENTS_PER_SHARE, MAX_ROW_SHARES));
   // Each share's float64 sums on cache lines of their own.
-  const slot = 16 * Math.ceil((2 * inner) / 16);
-  const acc = backend.makeOutput([parts.length * slot + 16], "float32");
-  const accAt = 64 * Math.ceil(byteOffset(backend, acc) / 64);
-  const shares = parts.map(([r0, r1], i) => [xAt + 4 * r0 * inner, 0, 1, r1 - r0, inner, 1, accAt + 4 * slot * i]);
+  const acc = lineSlots(backend, parts.length, 2 * inner);
+  const shares = parts.map(([r0, r1], i) => [xAt + 4 * r0 * inner, 0, 1, r1 - r0, inner, 1, acc.at + acc.bytes * i]);
   runShares(backend, "sumMiddle", shares);
-  const sums = new Float64Array(backend.wasm.HEAPU8.buffer, accAt, (parts.length * slot) / 2);
+  const sums = new Float64Array(backend.wasm.HEAPU8.buffer, acc.at, (parts.length * acc.bytes) / 8);
   const out = heapF32(backend);
   for (let i = 0; i < inner; i++) {
     let s = 0;
-    for (let p = 0; p < parts.length; p++) s += sums[(p * slot) / 2 + i];
+    for (let p = 0; p < parts.length; p++) s += sums[(p * acc.bytes) / 8 + i];
     out[outAt / 4 + i] = s * scale;
   }
-  disposeAll(backend, acc);
+  disposeAll(backend, acc.info);
 }
 
 function tile({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
