@@ -9,6 +9,8 @@ import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
 import { byteOffset, runShares, simdFile, threadScratch } from "../src/backend/simd";
 import { wasmThreads } from "../src/backend/threads";
+import { SPIN_MS, awaitChange } from "../src/backend/simd-control";
+import { Worker } from "worker_threads";
 import { ADAM_KERNEL, FusedAdam } from "../src/train/adam";
 import { LAYER_NORM, LAYER_NORM_GRAD } from "../src/backend/wasm-kernels/layernorm";
 import { layerNormOp } from "../src/nn/layers";
@@ -801,6 +803,47 @@ describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
     } finally {
       backend.disposeData(scratch.info.dataId);
     }
+  });
+  it("wakes helpers that have gone to sleep: jobs after a pause longer than the threads watch for (SPIN_MS) still share out", async () => {
+    await tf.setBackend("wasm");
+    const backend = asWasmBackend(tf.backend());
+    const floats = 16384;
+    const scratch = threadScratch(backend, floats, 0);
+    try {
+      const heap = () => new Float32Array(backend.wasm.HEAPU8.buffer);
+      const slotsUsed = () => {
+        const h = heap();
+        let used = 0;
+        for (let t = 0; t < wasmThreads(); t++) if (h[(scratch.at + t * scratch.bytes) / 4] === 0) used++;
+        return used;
+      };
+      let most = 0;
+      for (let attempt = 0; attempt < 40 && most < wasmThreads(); attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 10 * SPIN_MS + 5)); // every thread asleep
+        heap().fill(7, scratch.at / 4, (scratch.at + wasmThreads() * scratch.bytes) / 4);
+        runShares(backend, "zero", Array.from({ length: 64 }, () => [0, 4 * floats]), scratch);
+        most = Math.max(most, slotsUsed());
+      }
+      assert.equal(most, wasmThreads(), "a sleeping helper never took a share");
+    } finally {
+      backend.disposeData(scratch.info.dataId);
+    }
+  });
+  it("awaitChange returns what a value became, after watching it or after sleeping until a notify", async () => {
+    const ctl = new Int32Array(new SharedArrayBuffer(8));
+    assert.equal(awaitChange(ctl, 0, 5), 0, "a value that already differs returns at once");
+    // Another thread stores 7 well after SPIN_MS (its own start takes longer still).
+    const source = `const { workerData } = require("worker_threads");
+      const c = new Int32Array(workerData);
+      const t = Date.now();
+      while (Date.now() - t < 30);
+      Atomics.store(c, 1, 7);
+      Atomics.notify(c, 1);`;
+    const worker = new Worker(source, { eval: true, workerData: ctl.buffer });
+    const t0 = performance.now();
+    assert.equal(awaitChange(ctl, 1, 0), 7);
+    assert.ok(performance.now() - t0 >= 30, "returned before the store");
+    await worker.terminate();
   });
 });
 

@@ -11,3 +11,29 @@
  */
 export const CONTROL = { SEQ: 0, NEXT: 1, SHARES: 2, FN: 3, ARGS: 4, FAILED: 5, SCRATCH_ARG: 6, SCRATCH_AT: 7, SCRATCH_BYTES: 8, DONE: 9 } as const;
 export const HEADER_INTS = 16;
+
+/**
+ * How long (ms) a thread of the pool watches for its next event before it sleeps in
+ * Atomics.wait: a helper after a job ends (the next job), the caller while helpers finish theirs.
+ * Waking from Atomics.wait took 50–80 µs on the reference machine (a virtual one), so a job of
+ * two shares that did nothing cost 55–80 µs, 2–6 µs with both watching. A sampler's step (a
+ * U-Net at batch 16, ~100 jobs) ran 11 % faster, a VAE step 5 %. A spinning helper takes no core
+ * that LatentLab's work needs: XNNPACK runs on the calling thread alone (threads.ts).
+ */
+export const SPIN_MS = 1;
+
+/**
+ * Waits until ctl[index] is no longer `value` and returns what it became: watching it for
+ * SPIN_MS, then sleeping in Atomics.wait (woken by the Atomics.notify that follows each store).
+ */
+export function awaitChange(ctl: Int32Array, index: number, value: number): number {
+  const until = performance.now() + SPIN_MS;
+  let now = Atomics.load(ctl, index);
+  // The clock (~50 ns a read) every 256 loads.
+  for (let i = 1; now === value && ((i & 255) !== 0 || performance.now() < until); i++) now = Atomics.load(ctl, index);
+  while (now === value) {
+    Atomics.wait(ctl, index, value);
+    now = Atomics.load(ctl, index);
+  }
+  return now;
+}

@@ -1,11 +1,12 @@
 /**
  * A helper thread of LatentLab's SIMD kernels (see simd.ts, `SimdPool`): instantiates the
  * shared-memory build on tfjs-backend-wasm's heap, then for each job posted in the control block
- * takes shares until none is left, for as long as the process lives.
+ * takes shares until none is left, for as long as the process lives. Between jobs it watches for
+ * the next one a while before it sleeps (awaitChange).
  */
 import * as fs from "fs";
 import { workerData } from "worker_threads";
-import { CONTROL, HEADER_INTS } from "./simd-control";
+import { CONTROL, HEADER_INTS, awaitChange } from "./simd-control";
 
 interface Start {
   file: string;
@@ -25,8 +26,7 @@ const args = new Float64Array(control, 4 * HEADER_INTS);
 
 let seen = 0;
 for (;;) {
-  Atomics.wait(ctl, SEQ, seen);
-  seen = Atomics.load(ctl, SEQ);
+  seen = awaitChange(ctl, SEQ, seen);
   const fn = fns[ctl[FN]];
   const width = ctl[ARGS];
   const shares = ctl[SHARES];

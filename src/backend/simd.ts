@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
 import { WasmBackend } from "./wasm-kernels/heap";
 import { wasmThreads } from "./threads";
-import { CONTROL, HEADER_INTS } from "./simd-control";
+import { CONTROL, HEADER_INTS, awaitChange } from "./simd-control";
 
 export interface SimdKernels {
   adam(w: number, m: number, v: number, g: number, ow: number, om: number, ov: number, n: number,
@@ -94,8 +94,8 @@ const MAX_SHARES = 64;
  * threads beyond the first, the calling thread working too. A job is a list of shares (argument
  * lists for independent parts of the output); every thread takes the next share until none is
  * left, so a thread the machine slows down takes fewer. The caller wakes the helpers with
- * Atomics.notify and blocks in Atomics.wait until each has seen the list run out. Helpers are
- * unref'd: they never keep Node alive.
+ * Atomics.notify and waits until each has seen the list run out; both sides watch a while before
+ * they sleep (awaitChange in simd-control.ts). Helpers are unref'd: they never keep Node alive.
  */
 class SimdPool {
   private readonly workers: Worker[] = [];
@@ -138,9 +138,9 @@ class SimdPool {
     const fn = kernels[name] as (...a: number[]) => void;
     for (let i = Atomics.add(ctl, CONTROL.NEXT, 1); i < shares.length; i = Atomics.add(ctl, CONTROL.NEXT, 1)) fn(...shares[i]);
     for (let h = 0; h < this.workers.length; h++) {
-      for (let done = Atomics.load(ctl, CONTROL.DONE + h); done !== seq; done = Atomics.load(ctl, CONTROL.DONE + h)) {
-        Atomics.wait(ctl, CONTROL.DONE + h, done);
-      }
+      // A helper's DONE only ever moves on to this job's seq.
+      const done = Atomics.load(ctl, CONTROL.DONE + h);
+      if (done !== seq) awaitChange(ctl, CONTROL.DONE + h, done);
     }
     if (ctl[CONTROL.FAILED]) throw new Error(`LatentLab's SIMD kernel ${name} failed on a helper thread.`);
   }
