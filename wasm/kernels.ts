@@ -541,10 +541,13 @@ export function convInputGrad(
  * bytes, in 4 × 8 blocks that stay in eight registers along all of K. A's four rows are a panel:
  * K steps `step` bytes apart of four floats each, read at constant offsets from one pointer
  * (V8 then keeps one address where four rows' addresses cost it a k counter and stack reloads).
- * B [K, N] and C have rows nB bytes apart; only the first `rows` of C's four are stored.
+ * B's columns [n0, n1) go by as strips of eight: strip s (columns n0 + 32·s bytes on) starts at
+ * b + s·bStrip, its rows bRow bytes apart (B [K, N] as it lies: b at column n0, bStrip 32, bRow
+ * nB; packed by packStrips: bStrip K·32, bRow 32). C has rows nB bytes apart; only the first
+ * `rows` of its four are stored.
  */
 @inline function panelBlocks(
-  panel: usize, step: usize, K: u32, b: usize, c: usize, nB: usize, rows: u32, n0: usize, n1: usize,
+  panel: usize, step: usize, K: u32, b: usize, bRow: usize, bStrip: usize, c: usize, nB: usize, rows: u32, n0: usize, n1: usize,
   bias: usize, relu: bool, acc: bool,
 ): void {
   const ZERO = f32x4.splat(0);
@@ -563,8 +566,8 @@ export function convInputGrad(
       if (rows > 2) { s20 = v128.load(out + 2 * nB); s21 = v128.load(out + 2 * nB + 16); }
       if (rows > 3) { s30 = v128.load(out + 3 * nB); s31 = v128.load(out + 3 * nB + 16); }
     }
-    let bp = b + j;
-    for (let p = panel; p < end; p += step, bp += nB) {
+    let bp = b + ((j - n0) >> 5) * bStrip;
+    for (let p = panel; p < end; p += step, bp += bRow) {
       const b0 = v128.load(bp), b1 = v128.load(bp, 16);
       const x0 = v128.load32_splat(p);
       const x1 = v128.load32_splat(p, 4);
@@ -580,25 +583,51 @@ export function convInputGrad(
 }
 
 /**
+ * Columns [n0, n1) bytes of B [K, N] (rows nB bytes apart) as strips of eight columns, each its
+ * K rows of 32 bytes one after another: strip s at dst + s·K·32 (see panelBlocks).
+ */
+@inline function packStrips(b: usize, nB: usize, K: u32, n0: usize, n1: usize, dst: usize): void {
+  const stripB = (<usize>K) << 5;
+  for (let k: usize = 0; k < <usize>K; k++) {
+    const src = b + k * nB;
+    let w = dst + (k << 5);
+    for (let j = n0; j < n1; j += 32, w += stripB) {
+      v128.store(w, v128.load(src + j));
+      v128.store(w, v128.load(src + j + 16), 16);
+    }
+  }
+}
+
+/**
  * Rows [m0, m1) of C = A·B (+ bias) (then max(·, 0) if `relu`), C [M, N] and B [K, N] row-major,
  * N a multiple of 8. A's element (i, k) is at a + 4·(i·rowStride + k·colStride), so A may be
  * given transposed. `bias` (N floats) is 0 for none. With `acc`, C += A·B instead (no bias).
- * `pack` is scratch for 4·K floats.
+ * `pack` is scratch for 4·K floats, and with `packB` 64·K more.
  *
  * B goes by in blocks of 64 columns (which stay in the second-level cache while the rows of A
  * pass); within a block, four rows of A at a time as a panel (panelBlocks): where they lie when A
  * is given transposed (rowStride 1), else a copy (packRows). Against four row addresses in the
  * loop: Winograd's products 3–8 % faster, its filter gradient's 0–12 %, on one thread.
+ *
+ * With `packB`, each block of B is first copied as strips of eight columns (packStrips), so the
+ * product reads B's rows 32 bytes apart instead of nB: rows 2 KB or more apart fall in a few
+ * sets of the first-level cache (K = 784, M = 128 on one thread: N = 256 38 GFLOP/s, N = 512
+ * 25, N = 1024 12).
  */
 export function matmul(
   a: usize, rowStride: u32, colStride: u32, b: usize, c: usize, bias: usize,
-  N: u32, K: u32, m0: u32, m1: u32, relu: bool, acc: bool, pack: usize,
+  N: u32, K: u32, m0: u32, m1: u32, relu: bool, acc: bool, pack: usize, packB: bool,
 ): void {
   const rs = (<usize>rowStride) << 2;
   const ks = (<usize>colStride) << 2;
   const nB = (<usize>N) << 2;
+  const strips = pack + ((<usize>K) << 4);
   for (let n0: usize = 0; n0 < nB; n0 += 256) {
     const n1 = n0 + 256 < nB ? n0 + 256 : nB;
+    if (packB) packStrips(b, nB, K, n0, n1, strips);
+    const bAt = packB ? strips : b + n0;
+    const bRow: usize = packB ? 32 : nB;
+    const bStrip: usize = packB ? (<usize>K) << 5 : 32;
     for (let i = m0; i < m1; i += 4) {
       // Rows past m1 repeat row i (computed, never stored).
       const r1: usize = i + 1 < m1 ? rs : 0;
@@ -607,7 +636,7 @@ export function matmul(
       const aRow = a + <usize>i * rs;
       const inPlace = rs == 4 && i + 3 < m1;
       if (!inPlace) packRows(aRow, r1, r2, r3, ks, K, pack);
-      panelBlocks(inPlace ? aRow : pack, inPlace ? ks : 16, K, b, c + <usize>i * nB, nB, m1 - i, n0, n1, bias, relu, acc);
+      panelBlocks(inPlace ? aRow : pack, inPlace ? ks : 16, K, bAt, bRow, bStrip, c + <usize>i * nB, nB, m1 - i, n0, n1, bias, relu, acc);
     }
   }
 }
@@ -702,7 +731,7 @@ function winogradInput(
 @inline function winogradProducts(v: usize, u: usize, m: usize, positions: usize, tb: u32, ci: u32, co: u32, n: u32, pack: usize): void {
   const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
   for (let p: usize = 0; p < positions; p++) {
-    matmul(v + p * positionStride(tb, ciB), ci, 1, u + p * (<usize>ci) * coB, m + p * positionStride(tb, coB), 0, co, ci, 0, n, false, false, pack);
+    matmul(v + p * positionStride(tb, ciB), ci, 1, u + p * (<usize>ci) * coB, m + p * positionStride(tb, coB), 0, co, ci, 0, n, false, false, pack, false);
   }
 }
 
@@ -915,7 +944,7 @@ export function winogradFilterGrad(
     }
     for (let p: usize = 0; p < 4 * <usize>(r1 - r0); p++) {
       // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
-      matmul(v + p * vPos, 1, ci, z + p * zPos, dU + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true, z + 4 * (<usize>(r1 - r0)) * zPos);
+      matmul(v + p * vPos, 1, ci, z + p * zPos, dU + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true, z + 4 * (<usize>(r1 - r0)) * zPos, false);
     }
   }
 }
@@ -1295,7 +1324,7 @@ export function matmulBlocked(
   const nB = (<usize>N) << 2;
   for (let k0: u32 = 0; k0 < K; k0 += kBlock) {
     const n = k0 + kBlock < K ? kBlock : K - k0;
-    matmul(a + (<usize>k0) * ks, rowStride, colStride, b + (<usize>k0) * nB, c, 0, N, n, m0, m1, false, k0 > 0, pack);
+    matmul(a + (<usize>k0) * ks, rowStride, colStride, b + (<usize>k0) * nB, c, 0, N, n, m0, m1, false, k0 > 0, pack, false);
   }
 }
 
@@ -1393,7 +1422,7 @@ export function winograd4FilterGrad(
     }
     for (let p: usize = 0; p < 36; p++) {
       // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
-      matmul(v + p * vPos, 1, ci, z + p * zPos, du + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true, z + 36 * zPos);
+      matmul(v + p * vPos, 1, ci, z + p * zPos, du + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true, z + 36 * zPos, false);
     }
   }
 }
@@ -1552,7 +1581,7 @@ export function convForward(
         packRows(a0, load<usize>(table + (taps + q) * P) - a0, load<usize>(table + (2 * taps + q) * P) - a0,
           load<usize>(table + (3 * taps + q) * P) - a0, 4, ci, pack + q * (ciB << 2));
       }
-      panelBlocks(pack, 16, <u32>taps * ci, g, y + (<usize>i) * coB, coB, p1 - i, n0, n1, bias, relu, false);
+      panelBlocks(pack, 16, <u32>taps * ci, g + n0, coB, 32, y + (<usize>i) * coB, coB, p1 - i, n0, n1, bias, relu, false);
     }
   }
 }
