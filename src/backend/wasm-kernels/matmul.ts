@@ -91,8 +91,8 @@ const K_BLOCK = 128;
 /**
  * Products with more columns than this, and at least PACK_B_ROWS rows of A in each share, copy B
  * in strips first (packB in wasm/kernels.ts, matmul): a VAE's [128, 784] · [784, 512] on one
- * thread 4.6 → 2.8 ms, a VAE step on two threads 28.3 → 23.0 ms. With fewer rows the copy costs about what
- * it saves.
+ * thread 4.6 → 2.8 ms, a VAE step on two threads 28.3 → 23.0 ms. With fewer rows the copy costs
+ * about what it saves.
  */
 const PACK_B_COLUMNS = 256;
 const PACK_B_ROWS = 16;
