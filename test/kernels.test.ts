@@ -127,6 +127,7 @@ describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gra
     [[9, 14, 14, 16], 24, "same"],
     [[3, 28, 28, 32], 32, "same"],
     [[2, 14, 14, 128], 64, "same"],
+    [[2, 6, 6, 32], 40, "same"], // F(2×2), its filter transforms in shares (1 280 channel pairs)
     // The filter gradient by F(4×4) too where the output is in fours: uneven explicit pads, many
     // tile blocks, output channels not in eights.
     [[1, 7, 6, 8], 8, [[0, 0], [1, 2], [2, 2], [0, 0]]],

@@ -810,23 +810,24 @@ export function winogradConv(
  * `turn`, of the filter turned half a turn with its channel axes swapped (what the input
  * gradient convolves dy with), laid out [16][co][ci]. Turning g swaps rows 0 and 3 of G g, so
  * the turned U is U with positions 0 ↔ 3 swapped along both axes. Needs U's last axis (co, or
- * ci turned) in fours (eachFilterPair).
+ * ci turned) in fours (eachFilterPair). This call makes U's rows [a0, a1) (i, or o turned): a
+ * thread's share.
  */
-export function winogradFilter(g: usize, u: usize, ci: u32, co: u32, turn: bool): void {
-  eachFilterPair(g, u, ci, co, turn, 0, 2);
+export function winogradFilter(g: usize, u: usize, ci: u32, co: u32, turn: bool, a0: u32, a1: u32): void {
+  eachFilterPair(g, u, ci, co, turn, 0, 2, a0, a1);
 }
 
 /**
- * The traversal of both filter transforms (tile m = 2 or 4): four channels at a time along U's
- * last axis (co, or ci turned: in eights wherever a Winograd conv runs; their g lanes gLane
- * bytes apart), each given the first's filter taps at `at` and its U at `out` (positions `tap`
- * bytes apart). (A switch, not function arguments: those would give the module data of its own.)
+ * The traversal of both filter transforms (tile m = 2 or 4) for U's rows [a0, a1) (its second
+ * axis: ci, or co turned), four channels at a time along U's last axis (co, or ci turned: in
+ * eights wherever a Winograd conv runs; their g lanes gLane bytes apart), each given the first's
+ * filter taps at `at` and its U at `out` (positions `tap` bytes apart). (A switch, not function arguments: those would give the module data of its own.)
  */
-@inline function eachFilterPair(g: usize, u: usize, ci: u32, co: u32, turn: bool, tmp: usize, m: u32): void {
+@inline function eachFilterPair(g: usize, u: usize, ci: u32, co: u32, turn: bool, tmp: usize, m: u32, a0: u32, a1: u32): void {
   const tap = (<usize>ci) * (<usize>co) << 2;
-  const outer: usize = turn ? <usize>co : <usize>ci, inner: usize = turn ? <usize>ci : <usize>co;
+  const inner: usize = turn ? <usize>ci : <usize>co;
   const gLane: usize = turn ? (<usize>co) << 2 : 4;
-  for (let a: usize = 0; a < outer; a++) {
+  for (let a = <usize>a0; a < <usize>a1; a++) {
     for (let b: usize = 0; b < inner; b += 4) {
       const i = turn ? b : a, o = turn ? a : b;
       const at = g + (i * <usize>co + o) * 4;
@@ -1164,10 +1165,11 @@ export function winograd4Conv(
  * U = G g Gᵀ of F(4×4, 3×3) for every (i, o) of a 3×3 filter g [3, 3, ci, co], laid out
  * [36][ci][co]; with `turn`, of g turned half a turn with its channel axes swapped (the input
  * gradient's filter), laid out [36][co][ci]. `tmp` is scratch for 18 vectors (16-byte aligned).
- * Needs U's last axis (co, or ci turned) in fours (eachFilterPair).
+ * Needs U's last axis (co, or ci turned) in fours (eachFilterPair). This call makes U's rows
+ * [a0, a1) (i, or o turned): a thread's share.
  */
-export function winograd4Filter(g: usize, u: usize, ci: u32, co: u32, turn: bool, tmp: usize): void {
-  eachFilterPair(g, u, ci, co, turn, tmp, 4);
+export function winograd4Filter(g: usize, u: usize, ci: u32, co: u32, turn: bool, tmp: usize, a0: u32, a1: u32): void {
+  eachFilterPair(g, u, ci, co, turn, tmp, 4, a0, a1);
 }
 
 /** F(4×4)'s U for four channels (see eachFilterPair): G down the three columns into tmp [6][3] (vectors), then along its six rows. */
