@@ -280,10 +280,13 @@ describe("BatchMatMul on wasm (transposed, batched, broadcast)", () => {
     [[13, 20], [3, 20, 64], false, false],
     [[128, 100], [100, 136], false, false],
     // Over 256 columns with 16 or more rows a share: B copied in strips of eight (packB), its
-    // last block of columns partial; transposed either side, a batch, rows shared between threads.
+    // last block of columns partial; transposed either side (a transposed B packed from where it
+    // lies), a batch, rows shared between threads.
     [[37, 21], [21, 264], false, false],
     [[21, 40], [520, 21], true, true],
     [[2, 20, 9], [2, 9, 296], false, false],
+    [[2, 20, 9], [2, 296, 9], false, true], // B's strips packed from Bᵀ, K not in fours
+    [[64, 36], [264, 36], false, true],
     [[128, 300], [300, 512], false, false],
     // aᵀ times one column (a dense layer's weight gradient with one output): the row bᵀa by the
     // SIMD kernel when a's columns are in eights, else XNNPACK after a transpose.

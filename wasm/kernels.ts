@@ -508,6 +508,16 @@ export function convInputGrad(
   if (rows > 3) { v128.store(out + 3 * rowB, s30); v128.store(out + 3 * rowB + 16, s31); }
 }
 
+/** The 4 × 4 transpose of rows v0 … v3: their lane i, in order, stored at out + i·step. */
+@inline function store4x4T(v0: v128, v1: v128, v2: v128, v3: v128, out: usize, step: usize): void {
+  const lo01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
+  const hi01 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+  v128.store(out, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5));
+  v128.store(out + step, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7));
+  v128.store(out + 2 * step, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5));
+  v128.store(out + 3 * step, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7));
+}
+
 /**
  * A's rows i … i + 3 (`aRow`, the others r1, r2, r3 bytes after it; 0 repeats row i) as a
  * panel of K steps of four floats, for the 4 × 8 blocks of `matmul` to read at constant offsets:
@@ -519,13 +529,7 @@ export function convInputGrad(
   let w = pack, q = aRow;
   if (ks == 4) {
     for (; w + 64 <= end; w += 64, q += 16) {
-      const v0 = v128.load(q), v1 = v128.load(q + r1), v2 = v128.load(q + r2), v3 = v128.load(q + r3);
-      const lo01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), lo23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
-      const hi01 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), hi23 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
-      v128.store(w, v128.shuffle<f32>(lo01, lo23, 0, 1, 4, 5));
-      v128.store(w, v128.shuffle<f32>(lo01, lo23, 2, 3, 6, 7), 16);
-      v128.store(w, v128.shuffle<f32>(hi01, hi23, 0, 1, 4, 5), 32);
-      v128.store(w, v128.shuffle<f32>(hi01, hi23, 2, 3, 6, 7), 48);
+      store4x4T(v128.load(q), v128.load(q + r1), v128.load(q + r2), v128.load(q + r3), w, 16);
     }
   }
   for (; w < end; w += 16, q += ks) {
@@ -599,10 +603,32 @@ export function convInputGrad(
 }
 
 /**
+ * packStrips from Bᵀ [N, K] (row-major, rows K·4 bytes apart) at bt: each strip's eight rows of
+ * Bᵀ read four floats at a time and turned by 4 × 4 transposes.
+ */
+@inline function packStripsT(bt: usize, K: u32, n0: usize, n1: usize, dst: usize): void {
+  const kB = (<usize>K) << 2;
+  const whole = kB & ~(<usize>15);
+  let w0 = dst;
+  for (let j = n0; j < n1; j += 32, w0 += kB << 3) {
+    const r0 = bt + (j >> 2) * kB; // Bᵀ's row for B's column j / 4
+    let k: usize = 0;
+    for (; k < whole; k += 16) {
+      const q = r0 + k, w = w0 + (k << 3);
+      store4x4T(v128.load(q), v128.load(q + kB), v128.load(q + 2 * kB), v128.load(q + 3 * kB), w, 32);
+      store4x4T(v128.load(q + 4 * kB), v128.load(q + 5 * kB), v128.load(q + 6 * kB), v128.load(q + 7 * kB), w + 16, 32);
+    }
+    for (; k < kB; k += 4) {
+      for (let c: usize = 0; c < 8; c++) store<f32>(w0 + (k << 3) + (c << 2), load<f32>(r0 + c * kB + k));
+    }
+  }
+}
+
+/**
  * Rows [m0, m1) of C = A·B (+ bias) (then max(·, 0) if `relu`), C [M, N] and B [K, N] row-major,
  * N a multiple of 8. A's element (i, k) is at a + 4·(i·rowStride + k·colStride), so A may be
  * given transposed. `bias` (N floats) is 0 for none. With `acc`, C += A·B instead (no bias).
- * `pack` is scratch for 4·K floats, and with `packB` 64·K more.
+ * `pack` is scratch for 4·K floats, and with `packB` 64·K more. packB 2: `b` is Bᵀ [N, K] instead.
  *
  * B goes by in blocks of 64 columns (which stay in the second-level cache while the rows of A
  * pass); within a block, four rows of A at a time as a panel (panelBlocks): where they lie when A
@@ -612,11 +638,12 @@ export function convInputGrad(
  * With `packB`, each block of B is first copied as strips of eight columns (packStrips), so the
  * product reads B's rows 32 bytes apart instead of nB: rows 2 KB or more apart fall in a few
  * sets of the first-level cache (K = 784, M = 128 on one thread: N = 256 38 GFLOP/s, N = 512
- * 25, N = 1024 12).
+ * 25, N = 1024 12). Given Bᵀ (packB 2) the strips come from it (packStripsT), where an explicit
+ * transpose was a pass of its own.
  */
 export function matmul(
   a: usize, rowStride: u32, colStride: u32, b: usize, c: usize, bias: usize,
-  N: u32, K: u32, m0: u32, m1: u32, relu: bool, acc: bool, pack: usize, packB: bool,
+  N: u32, K: u32, m0: u32, m1: u32, relu: bool, acc: bool, pack: usize, packB: u32,
 ): void {
   const rs = (<usize>rowStride) << 2;
   const ks = (<usize>colStride) << 2;
@@ -624,7 +651,8 @@ export function matmul(
   const strips = pack + ((<usize>K) << 4);
   for (let n0: usize = 0; n0 < nB; n0 += 256) {
     const n1 = n0 + 256 < nB ? n0 + 256 : nB;
-    if (packB) packStrips(b, nB, K, n0, n1, strips);
+    if (packB == 1) packStrips(b, nB, K, n0, n1, strips);
+    else if (packB == 2) packStripsT(b, K, n0, n1, strips);
     const bAt = packB ? strips : b + n0;
     const bRow: usize = packB ? 32 : nB;
     const bStrip: usize = packB ? (<usize>K) << 5 : 32;
@@ -731,7 +759,7 @@ function winogradInput(
 @inline function winogradProducts(v: usize, u: usize, m: usize, positions: usize, tb: u32, ci: u32, co: u32, n: u32, pack: usize): void {
   const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
   for (let p: usize = 0; p < positions; p++) {
-    matmul(v + p * positionStride(tb, ciB), ci, 1, u + p * (<usize>ci) * coB, m + p * positionStride(tb, coB), 0, co, ci, 0, n, false, false, pack, false);
+    matmul(v + p * positionStride(tb, ciB), ci, 1, u + p * (<usize>ci) * coB, m + p * positionStride(tb, coB), 0, co, ci, 0, n, false, false, pack, 0);
   }
 }
 
@@ -945,7 +973,7 @@ export function winogradFilterGrad(
     }
     for (let p: usize = 0; p < 4 * <usize>(r1 - r0); p++) {
       // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
-      matmul(v + p * vPos, 1, ci, z + p * zPos, dU + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true, z + 4 * (<usize>(r1 - r0)) * zPos, false);
+      matmul(v + p * vPos, 1, ci, z + p * zPos, dU + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true, z + 4 * (<usize>(r1 - r0)) * zPos, 0);
     }
   }
 }
@@ -1326,7 +1354,7 @@ export function matmulBlocked(
   const nB = (<usize>N) << 2;
   for (let k0: u32 = 0; k0 < K; k0 += kBlock) {
     const n = k0 + kBlock < K ? kBlock : K - k0;
-    matmul(a + (<usize>k0) * ks, rowStride, colStride, b + (<usize>k0) * nB, c, 0, N, n, m0, m1, false, k0 > 0, pack, false);
+    matmul(a + (<usize>k0) * ks, rowStride, colStride, b + (<usize>k0) * nB, c, 0, N, n, m0, m1, false, k0 > 0, pack, 0);
   }
 }
 
@@ -1424,7 +1452,7 @@ export function winograd4FilterGrad(
     }
     for (let p: usize = 0; p < 36; p++) {
       // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
-      matmul(v + p * vPos, 1, ci, z + p * zPos, du + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true, z + 36 * zPos, false);
+      matmul(v + p * vPos, 1, ci, z + p * zPos, du + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true, z + 36 * zPos, 0);
     }
   }
 }

@@ -23,7 +23,7 @@ export interface SimdKernels {
   convInputGrad(dyp: number, wt: number, dx: number, H: number, W: number, ci: number, OH: number, OWp: number, co: number,
     fh: number, fw: number, sh: number, sw: number, top: number, left: number, padL: number, b0: number, b1: number): void;
   matmul(a: number, rowStride: number, colStride: number, b: number, c: number, bias: number,
-    N: number, K: number, m0: number, m1: number, relu: boolean | number, acc: boolean | number, pack: number, packB: boolean | number): void;
+    N: number, K: number, m0: number, m1: number, relu: boolean | number, acc: boolean | number, pack: number, packB: number): void;
   winogradConv(x: number, u: number, bias: number, y: number, scratch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
     top: number, left: number, t0: number, t1: number, tb: number, relu: boolean | number): void;
   winogradFilter(g: number, u: number, ci: number, co: number, turn: boolean | number, a0: number, a1: number): void;

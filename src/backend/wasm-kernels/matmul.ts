@@ -100,7 +100,8 @@ const PACK_B_ROWS = 16;
 /**
  * a·b (+ bias, then relu if asked) by LatentLab's SIMD kernel (wasm/kernels.ts, matmul), for
  * float32 products with N a multiple of 8 whose batches are equal or one of them 1; null for
- * anything else. A transposed a is read in place; a transposed b is laid out [K, N] first.
+ * anything else. A transposed a is read in place; a transposed b is packed from where it lies,
+ * or laid out [K, N] first where B is not packed.
  * XNNPACK packs its right-hand side on every call, and in training that side (the weights, or
  * an activation in a gradient) is new every call.
  */
@@ -119,18 +120,18 @@ export function simdMatMul(
   if (n % 8 !== 0 || !(sameOuter || batchA === 1 || batchB === 1) || (bias && sizeOf(bias.shape) !== n)) return null;
   const outShape = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB).concat([m, n]);
   const batch = Math.max(batchA, batchB);
-  const bb = transposeB ? transposeLastTwo(backend, b) : b;
+  const parallel = m * n * k * batch >= PARALLEL_MACS;
+  const blocked = k > BLOCKED_K && !bias && !relu;
+  // A long K streams both operands from memory in each share: one share per thread then.
+  const parts = parallel ? Math.max(1, Math.ceil(((blocked ? 1 : 2) * wasmThreads()) / batch)) : 1;
+  const rows = ranges(m, parts, 4);
+  // B's rows 1 KB or more apart are read as packed strips (matmul in wasm/kernels.ts), where
+  // enough of A's rows use them; a transposed B is then packed from where it lies.
+  const packB = !blocked && n > PACK_B_COLUMNS && rows.length > 0 && Math.min(...rows.map(([m0, m1]) => m1 - m0)) >= PACK_B_ROWS;
+  const bb = transposeB && !packB ? transposeLastTwo(backend, b) : b;
   const out = backend.makeOutput(outShape, "float32");
   if (sizeOf(outShape) > 0) {
     const simd = simdKernels(backend);
-    const parallel = m * n * k * batch >= PARALLEL_MACS;
-    const blocked = k > BLOCKED_K && !bias && !relu;
-    // A long K streams both operands from memory in each share: one share per thread then.
-    const parts = parallel ? Math.max(1, Math.ceil(((blocked ? 1 : 2) * wasmThreads()) / batch)) : 1;
-    const rows = ranges(m, parts, 4);
-    // B's rows 1 KB or more apart are read as packed strips (matmul in wasm/kernels.ts), where
-    // enough of A's rows use them.
-    const packB = !blocked && n > PACK_B_COLUMNS && Math.min(...rows.map(([m0, m1]) => m1 - m0)) >= PACK_B_ROWS;
     const [aAt, bAt, outAt] = [a, bb, out].map((t) => byteOffset(backend, t));
     const shares: number[][] = [];
     for (let i = 0; i < batch; i++) {
@@ -141,7 +142,7 @@ export function simdMatMul(
         shares.push(
           blocked
             ? [aI, rowStride, colStride, bI, cI, n, k, m0, m1, K_BLOCK, 0]
-            : [aI, rowStride, colStride, bI, cI, bias ? byteOffset(backend, bias) : 0, n, k, m0, m1, relu ? 1 : 0, 0, 0, packB ? 1 : 0],
+            : [aI, rowStride, colStride, bI, cI, bias ? byteOffset(backend, bias) : 0, n, k, m0, m1, relu ? 1 : 0, 0, 0, packB ? (transposeB ? 2 : 1) : 0],
         );
       }
     }
