@@ -17,7 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, sizeOf } from "./heap";
-import { byteOffset, ranges, runShares, scratchFor, shareCount } from "../simd";
+import { byteOffset, lineSlots, ranges, runShares, scratchFor, shareCount } from "../simd";
 import { wasmThreads } from "../threads";
 
 type TensorInfo = tf.TensorInfo;
@@ -101,24 +101,25 @@ function layerNormGrad({ inputs, backend: anyBackend, attrs }: Parameters<tf.Ker
   const cPad = 4 * Math.ceil(c / 4);
   const perShare = 4 * c + 2 * cPad + 128;
   const consts = sigmoidConsts(backend);
-  const scratch = scratchFor(backend, parts.length, perShare); // perShare is whole vectors
-  const base = scratch.at(0);
-  new Uint8Array(backend.wasm.HEAPU8.buffer, base, 4 * parts.length * perShare).fill(0);
+  // A cache line of its own for each share's sums and block (shares run on different threads).
+  const scratch = lineSlots(backend, parts.length, perShare);
+  new Uint8Array(backend.wasm.HEAPU8.buffer, scratch.at, parts.length * scratch.bytes).fill(0);
   const shares = parts.map(([r0, r1], i) => {
-    const acc = base + 4 * perShare * i;
+    const acc = scratch.at + scratch.bytes * i;
     return [at(dy), at(x), at(gamma), at(beta), at(mean), at(rstd), at(dx), acc, acc + 16 * c, r0, r1, c, silu ? 1 : 0, consts.at];
   });
   runShares(backend, "layerNormBackward", shares);
   const heap = heapF32(backend);
-  const sums = new Float64Array(backend.wasm.HEAPU8.buffer, base, (parts.length * perShare) / 2);
+  const sums = new Float64Array(backend.wasm.HEAPU8.buffer, scratch.at, (parts.length * scratch.bytes) / 8);
   const g = floatOffset(backend, dgamma);
   const b = floatOffset(backend, dbeta);
+  const slot = scratch.bytes / 8;
   for (let i = 0; i < c; i++) {
     let sg = 0;
     let sb = 0;
     for (let p = 0; p < parts.length; p++) {
-      sg += sums[(p * perShare) / 2 + i];
-      sb += sums[(p * perShare) / 2 + c + i];
+      sg += sums[p * slot + i];
+      sb += sums[p * slot + c + i];
     }
     heap[g + i] = sg;
     heap[b + i] = sb;
