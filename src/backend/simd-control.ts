@@ -16,9 +16,10 @@ export const HEADER_INTS = 16;
  * How long (ms) a thread of the pool watches for its next event before it sleeps in
  * Atomics.wait: a helper after a job ends (the next job), the caller while helpers finish theirs.
  * Waking from Atomics.wait took 50–80 µs on the reference machine (a virtual one), so a job of
- * two shares that did nothing cost 55–80 µs, 2–6 µs with both watching. A sampler's step (a
- * U-Net at batch 16, ~100 jobs) ran 11 % faster, a VAE step 5 %. A spinning helper takes no core
- * that LatentLab's work needs: XNNPACK runs on the calling thread alone (threads.ts).
+ * two shares that did nothing cost 55–80 µs, 2–8 µs with both watching. A sampler's step (a
+ * U-Net at batch 16, ~100 jobs) ran 11 % faster, a VAE step 5 %; 5 ms of watching did no better
+ * than 1. A watching helper takes no core that LatentLab's work needs: XNNPACK runs on the
+ * calling thread alone (threads.ts).
  */
 export const SPIN_MS = 1;
 

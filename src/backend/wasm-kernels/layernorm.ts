@@ -44,7 +44,7 @@ function shareRanges(rows: number): [number, number][] {
 /**
  * The forward pass sums nothing across rows, so its shares are cut for the threads alone: about
  * FORWARD_SHARE_FLOATS floats each, up to four per thread. By ROWS_PER_SHARE, a sampler's
- * 16×14×14×64 norm + SiLU (3 136 rows) ran as one share on one thread: 0.42 → 0.24 ms on two.
+ * 16×14×14×64 norm + SiLU (3 136 rows) ran as one share on one thread: 0.42 → 0.32 ms on two.
  */
 const FORWARD_SHARE_FLOATS = 1 << 15;
 

@@ -88,18 +88,19 @@ function winogradConv(
 }
 
 /**
- * Filters with at least this many channel pairs (ci·co) are transformed by all threads, in
- * shares of U's rows. A sampler's convs run at batch 16, where the transform, on one thread, was
- * 5–8 % of a 3×3 conv (16×14×14 64 → 64: 0.11 of 1.6 ms).
+ * Filter transforms go in shares of U's rows of about this many channel pairs (ci·co), up to
+ * four a thread, so every thread makes part of a filter of 1 024 pairs or more. A sampler's
+ * convs run at batch 16, where the transform, on one thread, was 5–8 % of a 3×3 conv
+ * (16×14×14 64 → 64: 0.11 of 1.6 ms).
  */
-const FILTER_PAIRS_PER_THREAD = 512;
+const FILTER_PAIRS_PER_SHARE = 512;
 
 /** U = G g Gᵀ for a filter [3, 3, ci, co]: [(m + 2)², ci, co], or turned (see winogradFilter) [(m + 2)², co, ci]. */
 function filterTransform(backend: WasmBackend, filter: TensorInfo, turn: boolean, m: Tile): TensorInfo {
   const [, , ci, co] = filter.shape;
   const positions = (m + 2) ** 2;
   const u = backend.makeOutput(turn ? [positions, co, ci] : [positions, ci, co], "float32");
-  const rows = ranges(turn ? co : ci, Math.min(4 * wasmThreads(), Math.max(1, Math.floor((ci * co) / FILTER_PAIRS_PER_THREAD))));
+  const rows = ranges(turn ? co : ci, Math.min(4 * wasmThreads(), Math.max(1, Math.floor((ci * co) / FILTER_PAIRS_PER_SHARE))));
   const [g, at] = [filter, u].map((t) => byteOffset(backend, t));
   if (m === 2) {
     runShares(backend, "winogradFilter", rows.map(([a0, a1]) => [g, at, ci, co, turn ? 1 : 0, a0, a1]));
