@@ -168,7 +168,7 @@ describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gra
 describe("Direct forward convs on wasm (strided, dilated, other filters: convForward)", () => {
   // Every forward conv that is neither 3×3 stride 1 (Winograd) nor 1×1 stride 1 (a product):
   // a DCGAN discriminator's and a U-Net's downsampling convs, a first layer's single channel,
-  // an output layer's single channel (padded to eight and cut back), dilation, explicit pads,
+  // an output layer's single channel, seven channels (padded to eight and cut back), dilation, explicit pads,
   // pixels that are not a multiple of four, threads sharing the pixels.
   const cases: [number[], number[], number | [number, number], "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]], number | [number, number]][] = [
     [[3, 14, 14, 16], [4, 4, 16, 32], 2, "same", 1],
@@ -179,6 +179,11 @@ describe("Direct forward convs on wasm (strided, dilated, other filters: convFor
     [[2, 10, 10, 6], [3, 3, 6, 16], 1, [[0, 0], [2, 1], [0, 3], [0, 0]], [2, 2]],
     [[1, 7, 5, 3], [5, 5, 3, 8], 1, "same", 1],
     [[32, 14, 14, 32], [4, 4, 32, 24], 2, "same", 1], // 19 M multiply-adds: shared between threads
+    // Up to four output channels one at a time (panelColumns): a U-Net's output conv, and four
+    // and three channels with the pixels shared between threads.
+    [[2, 14, 14, 32], [3, 3, 32, 1], 1, "same", 1],
+    [[2, 6, 7, 4], [2, 2, 4, 4], 1, "valid", 1],
+    [[40, 28, 28, 16], [3, 3, 16, 3], 1, "same", 1],
   ];
   for (const [x, w, s, pad, d] of cases) {
     const name = `x [${x}] filter [${w}] stride ${s} pad ${JSON.stringify(pad)} dilation ${d}`;
