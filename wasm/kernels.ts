@@ -1570,8 +1570,8 @@ export function transposeRows(src: usize, dst: usize, rows: u32, cols: u32, c0: 
  * ("implicit GEMM"): four rows' patches, found through a table of pointers (taps outside the
  * image read a run of zeros), are copied into one panel for `matmul`'s 4 × 8 blocks. Each sum
  * starts at the bias and runs over (kh, kw, i) in order in float32, as XNNPACK's convolution
- * does. Needs co a multiple of 8, or at most 4 (an output image's channels: then the panel goes
- * by one output channel at a time, panelColumns). `scratch` (16-byte aligned) holds ci zeros,
+ * does. Output channels not in eights go one at a time (panelColumns), which pays for up to four
+ * (an output image's; conv.ts pads more to eights). `scratch` (16-byte aligned) holds ci zeros,
  * 4·KH·KW pointers, then the panel's 4·KH·KW·ci floats.
  */
 export function convForward(
@@ -1584,7 +1584,7 @@ export function convForward(
   const ciB = (<usize>ci) << 2, coB = (<usize>co) << 2;
   const P = sizeof<usize>();
   const pack = table + 4 * taps * P;
-  const narrow = co <= 4;
+  const narrow = (co & 7) != 0; // panelBlocks takes columns in eights
   for (let n0: usize = 0; n0 < coB; n0 += 256) {
     const n1 = n0 + 256 < coB ? n0 + 256 : coB;
     for (let i = p0; i < p1; i += 4) {
@@ -1621,7 +1621,7 @@ export function convForward(
 
 /**
  * Four rows of C = A·B (+ bias, then max(·, 0) if `relu`) for a B of few columns (coB bytes a
- * row, at most 16): A's four rows a panel of K steps (16 bytes each, as for panelBlocks), one
+ * row): A's four rows a panel of K steps (16 bytes each, as for panelBlocks), one
  * column at a time with the rows in the lanes. Each sum starts at the bias and runs over k in
  * order, as panelBlocks' do, so the values are the 4 × 8 block's for a B padded to eight columns,
  * which multiplied seven zero columns for a one-channel output (a U-Net's last conv at batch 16:
