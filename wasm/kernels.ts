@@ -849,7 +849,8 @@ export function winogradFilter(g: usize, u: usize, ci: u32, co: u32, turn: bool,
  * The traversal of both filter transforms (tile m = 2 or 4) for U's rows [a0, a1) (its second
  * axis: ci, or co turned), four channels at a time along U's last axis (co, or ci turned: in
  * eights wherever a Winograd conv runs; their g lanes gLane bytes apart), each given the first's
- * filter taps at `at` and its U at `out` (positions `tap` bytes apart). (A switch, not function arguments: those would give the module data of its own.)
+ * filter taps at `at` and its U at `out` (positions `tap` bytes apart). (A switch, not function
+ * arguments: those would give the module data of its own.)
  */
 @inline function eachFilterPair(g: usize, u: usize, ci: u32, co: u32, turn: bool, tmp: usize, m: u32, a0: u32, a1: u32): void {
   const tap = (<usize>ci) * (<usize>co) << 2;
@@ -1613,23 +1614,23 @@ export function convForward(
         packRows(a0, load<usize>(table + (taps + q) * P) - a0, load<usize>(table + (2 * taps + q) * P) - a0,
           load<usize>(table + (3 * taps + q) * P) - a0, 4, ci, pack + q * (ciB << 2));
       }
-      if (narrow) panelColumns(pack, <u32>taps * ci, g, coB, y + (<usize>i) * coB, p1 - i, bias, relu);
+      if (narrow) panelColumns(pack, <u32>taps * ci, g, coB, y + (<usize>i) * coB, p1 - i, n0, n1, bias, relu);
       else panelBlocks(pack, 16, <u32>taps * ci, g + n0, coB, 32, y + (<usize>i) * coB, coB, p1 - i, n0, n1, bias, relu, false);
     }
   }
 }
 
 /**
- * Four rows of C = A·B (+ bias, then max(·, 0) if `relu`) for a B of few columns (coB bytes a
- * row): A's four rows a panel of K steps (16 bytes each, as for panelBlocks), one
- * column at a time with the rows in the lanes. Each sum starts at the bias and runs over k in
- * order, as panelBlocks' do, so the values are the 4 × 8 block's for a B padded to eight columns,
- * which multiplied seven zero columns for a one-channel output (a U-Net's last conv at batch 16:
- * 1.37 ms). Only the first `rows` rows of C are stored.
+ * Four rows of C = A·B (+ bias, then max(·, 0) if `relu`), columns [n0, n1) bytes, B and C
+ * with rows coB bytes apart: A's four rows a panel of K steps (16 bytes each, as for
+ * panelBlocks), one column at a time with the rows in the lanes. Each sum starts at the bias and
+ * runs over k in order, as panelBlocks' do, so the values are the 4 × 8 block's for a B padded to
+ * eight columns, which multiplied seven zero columns for a one-channel output (a U-Net's last
+ * conv at batch 16: 1.37 ms). Only the first `rows` rows of C are stored.
  */
-@inline function panelColumns(panel: usize, K: u32, b: usize, coB: usize, c: usize, rows: u32, bias: usize, relu: bool): void {
+@inline function panelColumns(panel: usize, K: u32, b: usize, coB: usize, c: usize, rows: u32, n0: usize, n1: usize, bias: usize, relu: bool): void {
   const end = panel + ((<usize>K) << 4);
-  for (let o: usize = 0; o < coB; o += 4) {
+  for (let o = n0; o < n1; o += 4) {
     let s = bias != 0 ? v128.load32_splat(bias + o) : f32x4.splat(0);
     let bp = b + o;
     for (let p = panel; p < end; p += 16, bp += coB) s = f32x4.add(s, f32x4.mul(v128.load(p), v128.load32_splat(bp)));

@@ -203,6 +203,23 @@ export function lineSlots(backend: WasmBackend, count: number, floats: number): 
 }
 
 /**
+ * Shares' float64 partial sums combined in a fixed order: column i is the sum, slot after slot
+ * from 0, of the float64 at index first + i of each of `count` slots (slot p at at + p·bytes,
+ * as lineSlots lays them out).
+ */
+export function slotSums(backend: WasmBackend, slots: { at: number; bytes: number }, count: number, first: number, columns: number): Float64Array {
+  const values = new Float64Array(backend.wasm.HEAPU8.buffer, slots.at, (count * slots.bytes) / 8);
+  const slot = slots.bytes / 8;
+  const sums = new Float64Array(columns);
+  for (let i = 0; i < columns; i++) {
+    let s = 0;
+    for (let p = 0; p < count; p++) s += values[p * slot + first + i];
+    sums[i] = s;
+  }
+  return sums;
+}
+
+/**
  * [start, end) ranges that split 0…n into `parts` nearly equal pieces whose starts are multiples
  * of `align` (empty pieces dropped).
  */

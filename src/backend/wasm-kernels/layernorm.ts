@@ -17,7 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, sizeOf } from "./heap";
-import { byteOffset, lineSlots, ranges, runShares, scratchFor, shareCount } from "../simd";
+import { byteOffset, lineSlots, ranges, runShares, scratchFor, shareCount, slotSums } from "../simd";
 import { wasmThreads } from "../threads";
 
 type TensorInfo = tf.TensorInfo;
@@ -110,20 +110,8 @@ function layerNormGrad({ inputs, backend: anyBackend, attrs }: Parameters<tf.Ker
   });
   runShares(backend, "layerNormBackward", shares);
   const heap = heapF32(backend);
-  const sums = new Float64Array(backend.wasm.HEAPU8.buffer, scratch.at, (parts.length * scratch.bytes) / 8);
-  const g = floatOffset(backend, dgamma);
-  const b = floatOffset(backend, dbeta);
-  const slot = scratch.bytes / 8;
-  for (let i = 0; i < c; i++) {
-    let sg = 0;
-    let sb = 0;
-    for (let p = 0; p < parts.length; p++) {
-      sg += sums[p * slot + i];
-      sb += sums[p * slot + c + i];
-    }
-    heap[g + i] = sg;
-    heap[b + i] = sb;
-  }
+  heap.set(slotSums(backend, scratch, parts.length, 0, c), floatOffset(backend, dgamma));
+  heap.set(slotSums(backend, scratch, parts.length, c, c), floatOffset(backend, dbeta));
   disposeAll(backend, scratch.info, consts.info);
   return [dx, dgamma, dbeta];
 }

@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, heapF32, heapView, runOriginal, sizeOf } from "./heap";
-import { byteOffset, lineSlots, ranges, runShares, shareCount, threadScratch } from "../simd";
+import { byteOffset, lineSlots, ranges, runShares, shareCount, slotSums, threadScratch } from "../simd";
 
 /** Elements per share of a sum: one under twice this runs on the calling thread. */
 const ELEMENTS_PER_SHARE = 1 << 18;
@@ -76,13 +76,9 @@ function sumRowShares(backend: WasmBackend, xAt: number, outAt: number, reduce: 
   const acc = lineSlots(backend, parts.length, 2 * inner);
   const shares = parts.map(([r0, r1], i) => [xAt + 4 * r0 * inner, 0, 1, r1 - r0, inner, 1, acc.at + acc.bytes * i]);
   runShares(backend, "sumMiddle", shares);
-  const sums = new Float64Array(backend.wasm.HEAPU8.buffer, acc.at, (parts.length * acc.bytes) / 8);
+  const sums = slotSums(backend, acc, parts.length, 0, inner);
   const out = heapF32(backend);
-  for (let i = 0; i < inner; i++) {
-    let s = 0;
-    for (let p = 0; p < parts.length; p++) s += sums[(p * acc.bytes) / 8 + i];
-    out[outAt / 4 + i] = s * scale;
-  }
+  for (let i = 0; i < inner; i++) out[outAt / 4 + i] = sums[i] * scale;
   disposeAll(backend, acc.info);
 }
 
