@@ -171,14 +171,14 @@ describe("Direct forward convs on wasm (strided, dilated, other filters: convFor
   // an output layer's single channel, seven channels (padded to eight and cut back), dilation, explicit pads,
   // pixels that are not a multiple of four, threads sharing the pixels.
   const cases: [number[], number[], number | [number, number], "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]], number | [number, number]][] = [
-    [[3, 14, 14, 16], [4, 4, 16, 32], 2, "same", 1],
+    [[3, 14, 14, 6], [4, 4, 6, 32], 2, "same", 1], // input channels not in fours (in fours: by phases, below)
     [[2, 28, 28, 1], [4, 4, 1, 16], 2, "same", 1],
     [[2, 12, 12, 8], [3, 3, 8, 16], 2, "same", 1],
     [[3, 10, 10, 8], [3, 3, 8, 1], 1, "same", 2],
     [[2, 9, 11, 5], [3, 2, 5, 7], [2, 3], "valid", 1],
     [[2, 10, 10, 6], [3, 3, 6, 16], 1, [[0, 0], [2, 1], [0, 3], [0, 0]], [2, 2]],
     [[1, 7, 5, 3], [5, 5, 3, 8], 1, "same", 1],
-    [[32, 14, 14, 32], [4, 4, 32, 24], 2, "same", 1], // 19 M multiply-adds: shared between threads
+    [[32, 14, 14, 32], [4, 4, 32, 20], 2, "same", 1], // 16 M multiply-adds: shared between threads
     // Up to four output channels one at a time (panelColumns): a U-Net's output conv, and four
     // and three channels with the pixels shared between threads.
     [[2, 14, 14, 32], [3, 3, 32, 1], 1, "same", 1],
@@ -226,6 +226,51 @@ describe("Direct forward convs on wasm (strided, dilated, other filters: convFor
       ]);
     }
   });
+});
+
+describe("4×4 stride-2 convs by Winograd over phases on wasm (Conv2D, FusedConv2D, both gradients, conv2dTranspose)", () => {
+  // Input channels in fours and output channels in eights: all three passes by F(4×4, 2×2) over
+  // the input's four phases (winograd-strided.ts). A DCGAN discriminator's layer, a first layer
+  // of four channels, odd sizes (tiles past the edge), explicit uneven pads, "valid" padding
+  // (and one whose last input row no tap reads: the input gradient keeps the other path), a
+  // one-tile image, and a batch of many tile blocks per share.
+  const cases: [number[], number, "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]]][] = [
+    [[2, 14, 14, 64], 128, "same"],
+    [[3, 28, 28, 4], 8, "same"],
+    [[2, 13, 13, 8], 16, "same"],
+    [[1, 9, 11, 4], 8, [[0, 0], [2, 1], [0, 3], [0, 0]]],
+    [[2, 16, 16, 12], 24, "valid"],
+    [[2, 15, 15, 8], 16, "valid"],
+    [[1, 3, 3, 4], 8, "same"],
+    [[48, 14, 14, 32], 64, "same"],
+  ];
+  for (const [x, co, pad] of cases) {
+    const w = [4, 4, x[3], co];
+    it(`x [${x}] filter [${w}] pad ${JSON.stringify(pad)}: conv2d`, async () => {
+      await compare("conv2d", (a, b) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, pad), [
+        { shape: x, seed: 51 },
+        { shape: w, seed: 52 },
+      ]);
+    });
+    if (typeof pad === "object") continue; // fused conv2d takes no explicit pads
+    it(`x [${x}] filter [${w}] pad ${pad}: fused conv2d with bias and relu`, async () => {
+      await compare("fused conv2d", (a, b, bias) => tf.fused.conv2d({ x: a as tf.Tensor4D, filter: b as tf.Tensor4D, bias, strides: 2, pad, activation: "relu" }), [
+        { shape: x, seed: 53 },
+        { shape: w, seed: 54 },
+        { shape: [co], seed: 55 },
+      ]);
+    });
+  }
+  // Transposed: a DCGAN generator's layer and a U-Net's upsampling, both directions.
+  for (const [x, w] of [[[2, 7, 7, 128], [4, 4, 64, 128]], [[2, 14, 14, 64], [4, 4, 32, 64]]]) {
+    it(`conv2dTranspose x [${x}] filter [${w}] same`, async () => {
+      const out: [number, number, number, number] = [x[0], 2 * x[1], 2 * x[2], w[2]];
+      await compare("conv2dTranspose", (a, f) => tf.conv2dTranspose(a as tf.Tensor4D, f as tf.Tensor4D, out, 2, "same"), [
+        { shape: x, seed: 56 },
+        { shape: w, seed: 57 },
+      ]);
+    });
+  }
 });
 
 describe("conv2dTranspose on wasm (forward is Conv2DBackpropInput)", () => {

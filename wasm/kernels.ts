@@ -1641,3 +1641,304 @@ export function convForward(
     if (rows > 3) store<f32>(c + 3 * coB + o, f32x4.extract_lane(s, 3));
   }
 }
+
+// ---- Winograd F(4×4, 2×2): 4×4 stride-2 convs as 2×2 stride-1 convs over the input's phases ----
+//
+// A 4×4 stride-2 conv reads input rows 2·oh − top + kh; with kh = 2a + p that is row oh + a of
+// the phase image x_p[R] = x[2R + p − top]. So it is a 2×2 stride-1 conv (taps a, b) of the image
+// whose channels are (p, q, i) — x's four phases side by side ("space to depth") — by the filter
+// g'[a, b, (p, q, i), o] = g[2a + p, 2b + q, i, o]. Its input gradient is that conv's input
+// gradient written back phase by phase, and its filter gradient that conv's, the taps put back.
+// Those 2×2 convs go by F(4×4, 2×2), evaluation points 0, 1, −1, 2 and ∞:
+//   Bᵀ = [2 −1 −2 1 0; 0 2 1 −1 0; 0 −2 3 −1 0; 0 −1 0 1 0; 0 2 −1 −2 1],
+//   G = [½ 0; ½ ½; ⅙ −⅙; ⅙ ⅓; 0 1],   Aᵀ = [1 1 1 1 0; 0 1 −1 2 0; 0 1 1 4 0; 0 1 −1 8 1],
+// 25 multiplies per 4×4 outputs where the 2×2 conv needs 64 (at a 7×7 output, whose tiles
+// compute 8×8: 1.96× fewer). The phases are read and written in place: the kernels below take
+// an image on a grid of `P` (1 or 2) phases and write one of `Q`.
+
+/** Bᵀ of F(4×4, 2×2) applied to five vectors; stores the five results at out, out + step, …. */
+@inline function bt5(d0: v128, d1: v128, d2: v128, d3: v128, d4: v128, out: usize, step: usize): void {
+  const TWO = f32x4.splat(2), THREE = f32x4.splat(3);
+  const t = f32x4.sub(d3, d1);
+  v128.store(out, f32x4.add(f32x4.mul(TWO, f32x4.sub(d0, d2)), t));
+  v128.store(out + step, f32x4.sub(f32x4.add(f32x4.mul(TWO, d1), d2), d3));
+  v128.store(out + 2 * step, f32x4.sub(f32x4.sub(f32x4.mul(THREE, d2), f32x4.mul(TWO, d1)), d3));
+  v128.store(out + 3 * step, t);
+  v128.store(out + 4 * step, f32x4.add(f32x4.sub(f32x4.mul(TWO, f32x4.sub(d1, d3)), d2), d4));
+}
+
+/**
+ * V = Bᵀ d B for tiles t0 … t0 + n − 1 of the 2×2 conv's input: x [batch, H, W, c] on a grid of
+ * P phases, the conv's input pixel (R, S), channel (p, q, i), being x[b, P·R + p − top,
+ * P·S + q − left, i] (zero outside). Tile t is image t / (th·tw), its 5×5 patch from row
+ * 4·(t / tw mod th) and column 4·(t mod tw). V is [25][tb][P²·c]. `table` is scratch for 25
+ * pointers and `tmp` for 25 vectors.
+ */
+function winograd42Input(
+  x: usize, v: usize, zeros: usize, table: usize, tmp: usize, H: u32, W: u32, c: u32, P: u32, th: u32, tw: u32,
+  top: i32, left: i32, t0: u32, n: u32, tb: u32,
+): void {
+  const cB = (<usize>c) << 2;
+  const kB = (<usize>(P * P)) * cB; // a row of V
+  const pos = positionStride(tb, kB);
+  const R = 5 * sizeof<usize>();
+  for (let j: u32 = 0; j < n; j++) {
+    const t = t0 + j;
+    const b = t / (th * tw);
+    const R0 = <i32>(4 * ((t / tw) % th)), S0 = <i32>(4 * (t % tw));
+    for (let p: u32 = 0; p < P; p++) {
+      for (let q: u32 = 0; q < P; q++) {
+        const row = <i32>P * R0 + <i32>p - top, col = <i32>P * S0 + <i32>q - left;
+        const out = v + (<usize>j) * kB + (<usize>(p * P + q)) * cB;
+        if (row >= 0 && col >= 0 && row + <i32>(4 * P) < <i32>H && col + <i32>(4 * P) < <i32>W) {
+          // Inside the image: the patch's cells are fixed steps apart.
+          const base = x + ((<usize>b * <usize>H + <usize>row) * <usize>W + <usize>col) * cB;
+          const rowB = (<usize>(P * W)) * cB, colB = (<usize>P) * cB;
+          for (let k: usize = 0; k < cB; k += 16) {
+            for (let s: usize = 0; s < 5; s++) {
+              const a = base + s * colB + k;
+              bt5(v128.load(a), v128.load(a + rowB), v128.load(a + 2 * rowB), v128.load(a + 3 * rowB), v128.load(a + 4 * rowB), tmp + s * 16, 80);
+            }
+            for (let r: usize = 0; r < 5; r++) {
+              const e = tmp + r * 80;
+              bt5(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), out + 5 * r * pos + k, pos);
+            }
+          }
+          continue;
+        }
+        for (let r: i32 = 0; r < 5; r++) {
+          for (let s: i32 = 0; s < 5; s++) {
+            store<usize>(table + <usize>(r * 5 + s) * sizeof<usize>(), pixel(x, zeros, b, row + <i32>P * r, col + <i32>P * s, H, W, cB));
+          }
+        }
+        for (let k: usize = 0; k < cB; k += 16) {
+          for (let s: usize = 0; s < 5; s++) {
+            const a = table + s * sizeof<usize>();
+            bt5(
+              v128.load(load<usize>(a) + k), v128.load(load<usize>(a + R) + k), v128.load(load<usize>(a + 2 * R) + k),
+              v128.load(load<usize>(a + 3 * R) + k), v128.load(load<usize>(a + 4 * R) + k), tmp + s * 16, 80,
+            );
+          }
+          for (let r: usize = 0; r < 5; r++) {
+            const e = tmp + r * 80;
+            bt5(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), out + 5 * r * pos + k, pos);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Aᵀ of F(4×4, 2×2) applied to five vectors, plus `bias` (then max(·, 0) if `relu`); stores the four results at out, out + step, …. */
+@inline function at5(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, out: usize, step: usize, bias: v128, relu: bool): void {
+  const TWO = f32x4.splat(2), FOUR = f32x4.splat(4), EIGHT = f32x4.splat(8);
+  const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2);
+  let r0 = f32x4.add(f32x4.add(m0, a), m3);
+  let r1 = f32x4.add(b, f32x4.mul(TWO, m3));
+  let r2 = f32x4.add(a, f32x4.mul(FOUR, m3));
+  let r3 = f32x4.add(f32x4.add(b, f32x4.mul(EIGHT, m3)), m4);
+  r0 = f32x4.add(r0, bias); r1 = f32x4.add(r1, bias); r2 = f32x4.add(r2, bias); r3 = f32x4.add(r3, bias);
+  if (relu) {
+    const ZERO = f32x4.splat(0);
+    r0 = f32x4.pmax(r0, ZERO); r1 = f32x4.pmax(r1, ZERO); r2 = f32x4.pmax(r2, ZERO); r3 = f32x4.pmax(r3, ZERO);
+  }
+  v128.store(out, r0);
+  v128.store(out + step, r1);
+  v128.store(out + 2 * step, r2);
+  v128.store(out + 3 * step, r3);
+}
+
+/**
+ * Tiles [t0, t1) of a 2×2 stride-1 conv by F(4×4, 2×2), its input read from x on a grid of P
+ * phases (see winograd42Input) and its output, OH2 × OW2 pixels of Q²·co channels, written to y
+ * [batch, OH, OW, co] on a grid of Q phases: output pixel (R, S), channel (p, q, o), goes to
+ * y[b, Q·R + p − otop, Q·S + q − oleft, o] where that lies inside y (plus bias[o], then
+ * max(·, 0) if `relu`). `u` is U [25][P²·c][Q²·co] (winograd42Filter). Needs c a multiple of 4
+ * and Q²·co of 8. `scratch` (16-byte aligned) holds c zeros, 25 pointers, 25 vectors, then V
+ * [25][tb][P²·c] and M [25][tb][Q²·co], then 4·P²·c floats for matmul.
+ */
+export function winograd42Conv(
+  x: usize, u: usize, bias: usize, y: usize, scratch: usize,
+  H: u32, W: u32, c: u32, P: u32, top: i32, left: i32,
+  OH2: u32, OW2: u32, OH: u32, OW: u32, co: u32, Q: u32, otop: i32, oleft: i32,
+  t0: u32, t1: u32, tb: u32, relu: bool,
+): void {
+  const th = (OH2 + 3) >> 2, tw = (OW2 + 3) >> 2;
+  const table = winogradZeros(scratch, c);
+  const tmp = table + 25 * 8;
+  const K = P * P * c, N = Q * Q * co;
+  const v = tmp + 25 * 16;
+  const m = v + 25 * positionStride(tb, (<usize>K) << 2);
+  const coB = (<usize>co) << 2, nB = (<usize>N) << 2;
+  const pos = positionStride(tb, nB);
+  const ZERO = f32x4.splat(0);
+  const line = tmp + 20 * 16; // tmp's last row: one output row at an edge
+  for (let first = t0; first < t1; first += tb) {
+    const n = first + tb < t1 ? tb : t1 - first;
+    winograd42Input(x, v, scratch, table, tmp, H, W, c, P, th, tw, top, left, first, n, tb);
+    winogradProducts(v, u, m, 25, tb, K, N, n, m + 25 * pos);
+    for (let j: u32 = 0; j < n; j++) {
+      const t = first + j;
+      const b = t / (th * tw);
+      const R0: u32 = 4 * ((t / tw) % th), S0: u32 = 4 * (t % tw);
+      for (let p: u32 = 0; p < Q; p++) {
+        for (let q: u32 = 0; q < Q; q++) {
+          // This phase's output columns inside y: S0 + s for s in [s0, s1).
+          const col0 = <i32>(Q * S0 + q) - oleft;
+          let s0: i32 = 0;
+          while (s0 < 4 && col0 + <i32>Q * s0 < 0) s0++;
+          let s1: i32 = <i32>(OW2 - S0) < 4 ? <i32>(OW2 - S0) : 4;
+          while (s1 > s0 && col0 + <i32>Q * (s1 - 1) >= <i32>OW) s1--;
+          const phase = (<usize>(p * Q + q)) * coB;
+          for (let o: usize = 0; o < coB; o += 16) {
+            const at = m + (<usize>j) * nB + phase + o;
+            for (let s: usize = 0; s < 5; s++) {
+              const e = at + s * pos;
+              at5(v128.load(e), v128.load(e + 5 * pos), v128.load(e + 10 * pos), v128.load(e + 15 * pos), v128.load(e + 20 * pos), tmp + s * 16, 80, ZERO, false);
+            }
+            const bo = bias != 0 ? v128.load(bias + o) : ZERO;
+            for (let i: u32 = 0; i < 4 && R0 + i < OH2; i++) {
+              const row = <i32>(Q * (R0 + i) + p) - otop;
+              if (row < 0 || row >= <i32>OH || s0 >= s1) continue;
+              const e = tmp + <usize>i * 80;
+              const yRow = y + ((<usize>b * <usize>OH + <usize>row) * <usize>OW) * coB + o;
+              const step = (<usize>Q) * coB;
+              if (s0 == 0 && s1 == 4) {
+                at5(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), yRow + (<usize>col0) * coB, step, bo, relu);
+                continue;
+              }
+              at5(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), line, 16, bo, relu);
+              for (let s = s0; s < s1; s++) v128.store(yRow + (<usize>(col0 + <i32>Q * s)) * coB, v128.load(line + (<usize>s) * 16));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** G of F(4×4, 2×2) applied to (a, b), four channels each: stores a/2, (a + b)/2, (a − b)/6, (a + 2b)/6, b at out, out + step, …. */
+@inline function g5(a: v128, b: v128, out: usize, step: usize): void {
+  const TWO = f32x4.splat(2), SIX = f32x4.splat(6);
+  v128.store(out, f32x4.div(a, TWO));
+  v128.store(out + step, f32x4.div(f32x4.add(a, b), TWO));
+  v128.store(out + 2 * step, f32x4.div(f32x4.sub(a, b), SIX));
+  v128.store(out + 3 * step, f32x4.div(f32x4.add(a, f32x4.mul(TWO, b)), SIX));
+  v128.store(out + 4 * step, b);
+}
+
+/**
+ * U = G g Gᵀ of F(4×4, 2×2) for every (k, n) of a 2×2 filter g [2, 2, K, N], laid out
+ * [25][K][N]; with `turn`, of g turned half a turn with its channel axes swapped (the input
+ * gradient's filter), laid out [25][N][K]. Needs U's last axis (N, or K turned) in fours. `tmp`
+ * is scratch for 10 vectors. This call makes U's rows [a0, a1) (k, or n turned): a thread's share.
+ */
+export function winograd42Filter(g: usize, u: usize, K: u32, N: u32, turn: bool, tmp: usize, a0: u32, a1: u32): void {
+  const tap = (<usize>K) * (<usize>N) << 2;
+  const inner: usize = turn ? <usize>K : <usize>N;
+  const gLane: usize = turn ? (<usize>N) << 2 : 4;
+  for (let a = <usize>a0; a < <usize>a1; a++) {
+    for (let bb: usize = 0; bb < inner; bb += 4) {
+      const k = turn ? bb : a, nn = turn ? a : bb;
+      const at = g + (k * <usize>N + nn) * 4;
+      const out = u + (turn ? nn * <usize>K + k : k * <usize>N + nn) * 4;
+      // Taps (0, 0), (0, 1), (1, 0), (1, 1); turned, the last first.
+      const g00 = load4(at + (turn ? 3 : 0) * tap, gLane), g01 = load4(at + (turn ? 2 : 1) * tap, gLane);
+      const g10 = load4(at + (turn ? 1 : 2) * tap, gLane), g11 = load4(at + (turn ? 0 : 3) * tap, gLane);
+      g5(g00, g10, tmp, 32);
+      g5(g01, g11, tmp + 16, 32);
+      for (let r: usize = 0; r < 5; r++) g5(v128.load(tmp + r * 32), v128.load(tmp + r * 32 + 16), out + 5 * r * tap, tap);
+    }
+  }
+}
+
+/** A of F(4×4, 2×2) (Aᵀ's transpose) applied to four vectors; stores d0, d0 + d1 + d2 + d3, d0 − d1 + d2 − d3, d0 + 2d1 + 4d2 + 8d3, d3 at out, out + step, …. */
+@inline function a5(d0: v128, d1: v128, d2: v128, d3: v128, out: usize, step: usize): void {
+  const TWO = f32x4.splat(2), FOUR = f32x4.splat(4), EIGHT = f32x4.splat(8);
+  const even = f32x4.add(d0, d2), odd = f32x4.add(d1, d3);
+  v128.store(out, d0);
+  v128.store(out + step, f32x4.add(even, odd));
+  v128.store(out + 2 * step, f32x4.sub(even, odd));
+  v128.store(out + 3 * step, f32x4.add(f32x4.add(d0, f32x4.mul(FOUR, d2)), f32x4.add(f32x4.mul(TWO, d1), f32x4.mul(EIGHT, d3))));
+  v128.store(out + 4 * step, d3);
+}
+
+/**
+ * dU = Σ V ⊙ Z over tiles [t0, t1) (a share of the batch's tiles, in order), into this share's
+ * own dU [25][P²·c][co] (overwritten): the filter gradient of the 2×2 conv whose input is x on a
+ * grid of P phases (see winograd42Input) and whose output gradient is dy [batch, OH, OW, co],
+ * Z = A dY Aᵀ of each tile's 4×4 block of dy (zero past its edge). Needs c a multiple of 4 and
+ * co of 8. `scratch` (16-byte aligned) holds max(c, co) zeros, 25 pointers, 25 vectors, then V
+ * [25][tb][P²·c] and Z [25][tb][co], then 4·tb floats for matmul.
+ */
+export function winograd42FilterGrad(
+  x: usize, dy: usize, du: usize, scratch: usize,
+  H: u32, W: u32, c: u32, P: u32, top: i32, left: i32, OH: u32, OW: u32, co: u32,
+  t0: u32, t1: u32, tb: u32,
+): void {
+  const th = (OH + 3) >> 2, tw = (OW + 3) >> 2;
+  const table = winogradZeros(scratch, c > co ? c : co);
+  const tmp = table + 25 * 8;
+  const v = tmp + 25 * 16;
+  const K = P * P * c;
+  const kB = (<usize>K) << 2, coB = (<usize>co) << 2;
+  const vPos = positionStride(tb, kB), zPos = positionStride(tb, coB);
+  const z = v + 25 * vPos;
+  memory.fill(du, 0, 25 * (<usize>K) * coB);
+  const R4 = 4 * sizeof<usize>();
+  for (let first = t0; first < t1; first += tb) {
+    const n = first + tb < t1 ? tb : t1 - first;
+    winograd42Input(x, v, scratch, table, tmp, H, W, c, P, th, tw, top, left, first, n, tb);
+    for (let j: u32 = 0; j < n; j++) {
+      const t = first + j;
+      const b = t / (th * tw);
+      const oh = <i32>(4 * ((t / tw) % th)), ow = <i32>(4 * (t % tw));
+      // Z from the tile's 4×4 block of dy: A down its four columns into tmp [5][4], then along its rows.
+      for (let r: i32 = 0; r < 4; r++) {
+        for (let s: i32 = 0; s < 4; s++) store<usize>(table + <usize>(r * 4 + s) * sizeof<usize>(), pixel(dy, scratch, b, oh + r, ow + s, OH, OW, coB));
+      }
+      for (let o: usize = 0; o < coB; o += 16) {
+        for (let s: usize = 0; s < 4; s++) {
+          const a = table + s * sizeof<usize>();
+          a5(v128.load(load<usize>(a) + o), v128.load(load<usize>(a + R4) + o), v128.load(load<usize>(a + 2 * R4) + o), v128.load(load<usize>(a + 3 * R4) + o), tmp + s * 16, 64);
+        }
+        for (let r: usize = 0; r < 5; r++) {
+          const e = tmp + r * 64;
+          a5(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), z + 5 * r * zPos + (<usize>j) * coB + o, zPos);
+        }
+      }
+    }
+    for (let p: usize = 0; p < 25; p++) {
+      // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
+      matmul(v + p * vPos, 1, K, z + p * zPos, du + p * (<usize>K) * coB, 0, co, n, 0, K, false, true, z + 25 * zPos, 0);
+    }
+  }
+}
+
+/** Gᵀ of F(4×4, 2×2) applied to five vectors: stores (e0 + e1)/2 + (e2 + e3)/6 and e1/2 + (2e3 − e2)/6 + e4 at out, out + step. */
+@inline function gt5(e0: v128, e1: v128, e2: v128, e3: v128, e4: v128, out: usize, step: usize): void {
+  const TWO = f32x4.splat(2), SIX = f32x4.splat(6);
+  v128.store(out, f32x4.add(f32x4.div(f32x4.add(e0, e1), TWO), f32x4.div(f32x4.add(e2, e3), SIX)));
+  v128.store(out + step, f32x4.add(f32x4.add(f32x4.div(e1, TWO), f32x4.div(f32x4.sub(f32x4.mul(TWO, e3), e2), SIX)), e4));
+}
+
+/**
+ * dg [2, 2, K, co] = Gᵀ dU G, dU [25][K][co] the sum of `parts` shares' from winograd42FilterGrad
+ * (laid out one after another). `tmp` is scratch for 10 vectors.
+ */
+export function winograd42FilterGradOut(du: usize, dg: usize, K: u32, co: u32, tmp: usize, parts: u32): void {
+  const n = (<usize>K) * (<usize>co) << 2;
+  const stride = n * 25;
+  for (let k: usize = 0; k < n; k += 16) {
+    const a = du + k;
+    // Gᵀ down each of the five columns S into tmp [2][5], then along tmp's two rows.
+    for (let s: usize = 0; s < 5; s++) {
+      gt5(partSum(a + s * n, parts, stride), partSum(a + (5 + s) * n, parts, stride), partSum(a + (10 + s) * n, parts, stride),
+        partSum(a + (15 + s) * n, parts, stride), partSum(a + (20 + s) * n, parts, stride), tmp + s * 16, 80);
+    }
+    for (let r: usize = 0; r < 2; r++) {
+      const e = tmp + r * 80;
+      gt5(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), dg + k + 2 * r * n, n);
+    }
+  }
+}

@@ -49,6 +49,12 @@ export interface SimdKernels {
   convForward(x: number, g: number, bias: number, y: number, scratch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
     KH: number, KW: number, sh: number, sw: number, dh: number, dw: number, top: number, left: number, p0: number, p1: number, relu: boolean | number): void;
   broadcastBinary(big: number, small: number, out: number, r0: number, r1: number, M: number, C: number, op: number, smallFirst: boolean | number): void;
+  winograd42Conv(x: number, u: number, bias: number, y: number, scratch: number, H: number, W: number, c: number, P: number, top: number, left: number,
+    OH2: number, OW2: number, OH: number, OW: number, co: number, Q: number, otop: number, oleft: number, t0: number, t1: number, tb: number, relu: boolean | number): void;
+  winograd42Filter(g: number, u: number, K: number, N: number, turn: boolean | number, tmp: number, a0: number, a1: number): void;
+  winograd42FilterGrad(x: number, dy: number, du: number, scratch: number, H: number, W: number, c: number, P: number, top: number, left: number,
+    OH: number, OW: number, co: number, t0: number, t1: number, tb: number): void;
+  winograd42FilterGradOut(du: number, dg: number, K: number, co: number, tmp: number, parts: number): void;
   zero(p: number, bytes: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
 }
@@ -57,7 +63,7 @@ type KernelName = keyof SimdKernels;
 const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGrad", "matmul",
   "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows",
   "leakyRelu", "leakyReluGrad", "broadcastBinary", "matmulBlocked", "winograd4FilterGrad", "winograd4FilterGradOut",
-  "batchNormRows", "transposeRows", "convForward"];
+  "batchNormRows", "transposeRows", "convForward", "winograd42Conv", "winograd42Filter", "winograd42FilterGrad", "winograd42FilterGradOut"];
 const MAX_ARGS = 24;
 
 /** Where `npm run build:wasm` writes the two builds. */

@@ -5,6 +5,10 @@
  * Conv2DBackpropInput (every conv's input gradient, and every transposed conv's forward pass)
  * in a scalar loop. Each is taken by the first of these paths that fits:
  *
+ * (3×3 stride-1 convs go by Winograd's F(2×2, 3×3) or F(4×4, 3×3), winograd.ts, and 4×4 stride-2
+ * convs with input channels in fours and output channels in eights by F(4×4, 2×2) over the
+ * input's phases, winograd-strided.ts, in all three passes; 1×1 stride-1 convs as products.)
+ *
  * filter gradient
  *   1. output channels in eights: LatentLab's SIMD kernel, straight from x and dy, input channels
  *      shared between threads (filterGradientBySimd);
@@ -34,6 +38,7 @@ import { PARALLEL_MACS, simdMatMul } from "./matmul";
 import { byteOffset, ranges, runShares, simdKernels, threadScratch } from "../simd";
 import { wasmThreads } from "../threads";
 import { convByWinograd, eights, filterGradientByWinograd, inputGradientByWinograd, resizeChannels, winogradFits } from "./winograd";
+import { stridedConvByWinograd, stridedFilterGradientByWinograd, stridedInputGradientByWinograd, stridedWinogradCovers, stridedWinogradFits } from "./winograd-strided";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -259,6 +264,9 @@ function conv2DBackpropFilter({ inputs, backend: anyBackend, attrs }: Parameters
   if (winogradFits(c) && c.inChannels % 4 === 0) {
     return filterGradientByWinograd(backend, x, dy, c);
   }
+  if (stridedWinogradFits(c) && x.dtype === "float32") {
+    return stridedFilterGradientByWinograd(backend, x, dy, c);
+  }
   if (pointwise(c) && x.dtype === "float32") {
     // dW = xᵀ · dy over all pixels.
     const dw = simdMatMul(backend, asRows(x), asRows(dy), true, false, undefined, false);
@@ -424,6 +432,9 @@ function conv2DBackpropInput({ inputs, backend: anyBackend, attrs }: Parameters<
   if (winogradFits(c) && c.outChannels % 4 === 0 && c.inChannels % 8 === 0) {
     return inputGradientByWinograd(backend, dy, filter, c);
   }
+  if (stridedWinogradFits(c) && stridedWinogradCovers(c) && dy.dtype === "float32") {
+    return stridedInputGradientByWinograd(backend, dy, filter, c);
+  }
   if (pointwise(c) && dy.dtype === "float32") {
     // dx = dy · Wᵀ for every pixel.
     const dx = simdMatMul(backend, asRows(dy), { ...filter, shape: [1, c.inChannels, c.outChannels] }, false, true, undefined, false);
@@ -525,8 +536,9 @@ function directForward(backend: WasmBackend, x: TensorInfo, filter: TensorInfo, 
 }
 
 /**
- * A forward conv (+ bias, then relu if asked) by Winograd (3×3 stride 1, see winograd.ts), as a
- * product (1×1, see pointwise) or directly (directForward); null for NCHW or other dtypes.
+ * A forward conv (+ bias, then relu if asked) by Winograd (3×3 stride 1, see winograd.ts; 4×4
+ * stride 2, winograd-strided.ts), as a product (1×1, see pointwise) or directly (directForward);
+ * null for NCHW or other dtypes.
  */
 function fastForward(backend: WasmBackend, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | null, a: ForwardAttrs, relu: boolean): TensorInfo | null {
   if (a.dataFormat === "NCHW" || x.dtype !== "float32" || x.shape.length !== 4) return null;
@@ -537,6 +549,7 @@ function fastForward(backend: WasmBackend, x: TensorInfo, filter: TensorInfo, bi
   );
   if (bias && sizeOf(bias.shape) !== c.outChannels) return null;
   if (winogradFits(c) && c.inChannels % 4 === 0 && c.outChannels % 8 === 0) return convByWinograd(backend, x, filter, bias, c, relu);
+  if (stridedWinogradFits(c)) return stridedConvByWinograd(backend, x, filter, bias, c, relu);
   if (pointwise(c)) {
     const y = simdMatMul(backend, asRows(x), { ...filter, shape: [1, c.inChannels, c.outChannels] }, false, false, bias ?? undefined, relu);
     if (y) {
