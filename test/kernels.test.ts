@@ -13,7 +13,8 @@ import { SPIN_MS, awaitChange } from "../src/backend/simd-control";
 import { Worker } from "worker_threads";
 import { ADAM_KERNEL, FusedAdam } from "../src/train/adam";
 import { LAYER_NORM, LAYER_NORM_GRAD } from "../src/backend/wasm-kernels/layernorm";
-import { layerNormOp } from "../src/nn/layers";
+import { batchNorm, batchNormTrainOp, layerNormOp } from "../src/nn/layers";
+import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from "../src/backend/wasm-kernels/batchnorm";
 import { fusedConv2d, fusedMatMul } from "../src/nn/fused";
 import { LEAKY_RELU_GRAD } from "../src/backend/wasm-kernels/activation";
 import { broadcastLayout } from "../src/backend/wasm-kernels/binary";
@@ -551,6 +552,71 @@ describe("LatentLabLayerNorm on wasm (layer norm + optional SiLU, one kernel eac
     tf.dispose(grads);
     assert.equal(tf.memory().numTensors, before);
     tf.dispose([x, g, b]);
+  });
+});
+
+describe("LatentLabBatchNormTrain on wasm (batch norm with the batch's moments + optional relu, one kernel each way)", () => {
+  // Channels in fours; rows few, odd, and many (shares of the sums and of the passes); inputs
+  // off zero (mean 3) so that the moments' arithmetic shows.
+  const cases: [number[], "linear" | "relu"][] = [
+    [[2, 5, 7, 8], "relu"],
+    [[2, 5, 7, 8], "linear"],
+    [[3, 4], "relu"],
+    [[5, 1, 1, 64], "linear"],
+    [[64, 14, 14, 64], "relu"], // a DCGAN generator's, at batch 64
+    [[9, 17, 12], "relu"],
+  ];
+  for (const [shape, activation] of cases) {
+    it(`[${shape}] ${activation} against tfjs's moments, batchNorm and relu on cpu (value, moments, gradients)`, async () => {
+      const c = shape[shape.length - 1];
+      const run = () => {
+        const x = tf.add(tf.tensor(data(61, sizeOf(shape)), shape), 3);
+        const [g, b] = [[c], [c]].map((s, i) => tf.tensor(data(62 + i, sizeOf(s)), s));
+        let y: tf.Tensor | null = null;
+        const stats: tf.Tensor[] = [];
+        const grads = tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => {
+          y = tf.keep(batchNormTrainOp(xi, gi, bi, 1e-5, activation === "relu", (m, v) => stats.push(tf.keep(tf.clone(m)), tf.keep(tf.clone(v)))));
+          return tf.sum(tf.mul(y, tf.tensor(data(999, sizeOf(shape)), shape)));
+        })([x, g, b]);
+        return [y as unknown as tf.Tensor, ...stats, ...grads];
+      };
+      const ref = await on("cpu", run);
+      const got = await on("wasm", run);
+      ["value", "mean", "variance", "dx", "dgamma", "dbeta"].forEach((what, i) => assertClose(got[i], ref[i], TOL, `batchNorm ${activation} ${what}`));
+    });
+  }
+
+  it("the module's running averages and output in training and inference match cpu's; no tensor kept after a gradient", async () => {
+    assert.ok(tf.getKernel(BATCH_NORM_TRAIN, "wasm") && tf.getKernel(BATCH_NORM_TRAIN_GRAD, "wasm"));
+    const run = () => {
+      const bn = batchNorm("bn", { features: 8, activation: "relu" });
+      const x = tf.tensor(data(64, 4 * 3 * 3 * 8), [4, 3, 3, 8]);
+      const train = [bn.apply(x, { training: true }), bn.apply(tf.mul(x, 2), { training: true })];
+      const state = [...bn.state().values()].map((t) => tf.clone(t));
+      const out = [...train, ...state, bn.apply(x)];
+      bn.dispose();
+      return out;
+    };
+    const ref = await on("cpu", run);
+    const got = await on("wasm", run);
+    got.forEach((g, i) => assertClose(g, ref[i], TOL, `batchNorm module output ${i}`));
+    await tf.setBackend("wasm");
+    const x = tf.tensor(data(65, 2 * 3 * 8), [2, 3, 8]);
+    const g = tf.ones([8]);
+    const b = tf.zeros([8]);
+    const before = tf.memory().numTensors;
+    const grads = tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(batchNormTrainOp(a, gg, bb, 1e-5, true, () => {})))([x, g, b]);
+    tf.dispose(grads);
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose([x, g, b]);
+  });
+
+  it("channels not in fours run tfjs's ops (same values as cpu)", async () => {
+    const run = () => {
+      const x = tf.tensor(data(66, 5 * 6), [5, 6]);
+      return [batchNormTrainOp(x, tf.ones([6]), tf.zeros([6]), 1e-3, true, () => {})];
+    };
+    assertClose((await on("wasm", run))[0], (await on("cpu", run))[0], TOL, "batchNorm, six channels");
   });
 });
 

@@ -1942,3 +1942,91 @@ export function winograd42FilterGradOut(du: usize, dg: usize, K: u32, co: u32, t
     }
   }
 }
+
+// ---- Batch normalisation with the batch's statistics (training), optionally then relu ----
+//
+// Over rows of C channels (C in fours): the statistics are per-channel float64 sums, each share
+// of rows adding into its own (summed in order by the caller), and the normalisation one pass:
+//   z = (x − μ)·s + β with s = γ·r, r = 1/√(σ² + ε);  y = z, or max(z, 0) with relu
+//   dz = dy (where z > 0 with relu);  dβ = Σ dz, dγ = Σ dz·x̂ with x̂ = (x − μ)·r
+//   dx = k1·dz + k2·(x − μ) + k3 with k1 = s, k2 = −s·r·dγ/n, k3 = −s·dβ/n (made by the caller)
+
+/** Adds the four float64 lanes lo, hi to the sums at p (two f64x2). */
+@inline function addSums(p: usize, lo: v128, hi: v128): void {
+  v128.store(p, f64x2.add(v128.load(p), lo));
+  v128.store(p + 16, f64x2.add(v128.load(p + 16), hi));
+}
+
+/** Σ x into acc [C] and Σ x² into acc + 8·C [C] (float64, added to what is there) over rows [r0, r1) of x [rows, C]. */
+export function batchNormStats(x: usize, acc: usize, r0: u32, r1: u32, C: u32): void {
+  const cB = (<usize>C) << 2, sq = (<usize>C) << 3;
+  for (let r = r0; r < r1; r++) {
+    const row = x + (<usize>r) * cB;
+    for (let k: usize = 0; k < cB; k += 16) {
+      const v = v128.load(row + k);
+      const lo = f64x2.promote_low_f32x4(v), hi = promoteHigh(v);
+      const s = acc + (k << 1);
+      addSums(s, lo, hi);
+      addSums(s + sq, f64x2.mul(lo, lo), f64x2.mul(hi, hi));
+    }
+  }
+}
+
+/** z = (x − μ)·s + β for four channels at byte k of a row (μ, s, β C floats each). */
+@inline function batchNormZ(x: v128, mean: usize, scale: usize, beta: usize, k: usize): v128 {
+  return f32x4.add(f32x4.mul(f32x4.sub(x, v128.load(mean + k)), v128.load(scale + k)), v128.load(beta + k));
+}
+
+/** y = z (then max(z, 0) if `relu`) over rows [r0, r1) of x [rows, C]. */
+export function batchNormApply(x: usize, y: usize, mean: usize, scale: usize, beta: usize, r0: u32, r1: u32, C: u32, relu: bool): void {
+  const cB = (<usize>C) << 2;
+  const ZERO = f32x4.splat(0);
+  for (let r = r0; r < r1; r++) {
+    const at = (<usize>r) * cB;
+    for (let k: usize = 0; k < cB; k += 16) {
+      let z = batchNormZ(v128.load(x + at + k), mean, scale, beta, k);
+      if (relu) z = f32x4.max(z, ZERO);
+      v128.store(y + at + k, z);
+    }
+  }
+}
+
+/** dz: dy, or dy where z > 0 with relu (z recomputed as batchNormApply makes it). */
+@inline function batchNormDz(dy: v128, x: v128, mean: usize, scale: usize, beta: usize, k: usize, relu: bool): v128 {
+  if (!relu) return dy;
+  return v128.and(dy, f32x4.gt(batchNormZ(x, mean, scale, beta, k), f32x4.splat(0)));
+}
+
+/** Σ dz into acc [C] and Σ dz·x̂ into acc + 8·C [C] (float64, added) over rows [r0, r1); rstd holds r per channel. */
+export function batchNormGradSums(
+  dy: usize, x: usize, mean: usize, scale: usize, beta: usize, rstd: usize, acc: usize, r0: u32, r1: u32, C: u32, relu: bool,
+): void {
+  const cB = (<usize>C) << 2, sq = (<usize>C) << 3;
+  for (let r = r0; r < r1; r++) {
+    const at = (<usize>r) * cB;
+    for (let k: usize = 0; k < cB; k += 16) {
+      const xv = v128.load(x + at + k);
+      const dz = batchNormDz(v128.load(dy + at + k), xv, mean, scale, beta, k, relu);
+      const p = f32x4.mul(dz, f32x4.mul(f32x4.sub(xv, v128.load(mean + k)), v128.load(rstd + k)));
+      const s = acc + (k << 1);
+      addSums(s, f64x2.promote_low_f32x4(dz), promoteHigh(dz));
+      addSums(s + sq, f64x2.promote_low_f32x4(p), promoteHigh(p));
+    }
+  }
+}
+
+/** dx = k1·dz + k2·(x − μ) + k3 over rows [r0, r1) (k1, k2, k3 C floats each). */
+export function batchNormGradApply(
+  dy: usize, x: usize, dx: usize, mean: usize, scale: usize, beta: usize, k1: usize, k2: usize, k3: usize, r0: u32, r1: u32, C: u32, relu: bool,
+): void {
+  const cB = (<usize>C) << 2;
+  for (let r = r0; r < r1; r++) {
+    const at = (<usize>r) * cB;
+    for (let k: usize = 0; k < cB; k += 16) {
+      const xv = v128.load(x + at + k);
+      const dz = batchNormDz(v128.load(dy + at + k), xv, mean, scale, beta, k, relu);
+      const d = f32x4.add(f32x4.mul(v128.load(k1 + k), dz), f32x4.mul(v128.load(k2 + k), f32x4.sub(xv, v128.load(mean + k))));
+      v128.store(dx + at + k, f32x4.add(d, v128.load(k3 + k)));
+    }
+  }
+}

@@ -55,6 +55,11 @@ export interface SimdKernels {
   winograd42FilterGrad(x: number, dy: number, du: number, scratch: number, H: number, W: number, c: number, P: number, top: number, left: number,
     OH: number, OW: number, co: number, t0: number, t1: number, tb: number): void;
   winograd42FilterGradOut(du: number, dg: number, K: number, co: number, tmp: number, parts: number): void;
+  batchNormStats(x: number, acc: number, r0: number, r1: number, C: number): void;
+  batchNormApply(x: number, y: number, mean: number, scale: number, beta: number, r0: number, r1: number, C: number, relu: boolean | number): void;
+  batchNormGradSums(dy: number, x: number, mean: number, scale: number, beta: number, rstd: number, acc: number, r0: number, r1: number, C: number, relu: boolean | number): void;
+  batchNormGradApply(dy: number, x: number, dx: number, mean: number, scale: number, beta: number, k1: number, k2: number, k3: number,
+    r0: number, r1: number, C: number, relu: boolean | number): void;
   zero(p: number, bytes: number): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
 }
@@ -63,7 +68,8 @@ type KernelName = keyof SimdKernels;
 const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGrad", "matmul",
   "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows",
   "leakyRelu", "leakyReluGrad", "broadcastBinary", "matmulBlocked", "winograd4FilterGrad", "winograd4FilterGradOut",
-  "batchNormRows", "transposeRows", "convForward", "winograd42Conv", "winograd42Filter", "winograd42FilterGrad", "winograd42FilterGradOut"];
+  "batchNormRows", "transposeRows", "convForward", "winograd42Conv", "winograd42Filter", "winograd42FilterGrad", "winograd42FilterGradOut",
+  "batchNormStats", "batchNormApply", "batchNormGradSums", "batchNormGradApply"];
 const MAX_ARGS = 24;
 
 /** Where `npm run build:wasm` writes the two builds. */
