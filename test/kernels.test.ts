@@ -15,7 +15,7 @@ import { ADAM_KERNEL, FusedAdam } from "../src/train/adam";
 import { LAYER_NORM, LAYER_NORM_GRAD } from "../src/backend/wasm-kernels/layernorm";
 import { batchNorm, batchNormTrainOp, layerNormOp } from "../src/nn/layers";
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from "../src/backend/wasm-kernels/batchnorm";
-import { fusedConv2d, fusedMatMul } from "../src/nn/fused";
+import { fusedConv2d, fusedConv2dAdd, fusedMatMul } from "../src/nn/fused";
 import { LEAKY_RELU_GRAD } from "../src/backend/wasm-kernels/activation";
 import { broadcastLayout } from "../src/backend/wasm-kernels/binary";
 import { asWasmBackend, runOriginal } from "../src/backend/wasm-kernels/heap";
@@ -163,6 +163,35 @@ describe("3×3 stride-1 convs by Winograd on wasm (Conv2D, FusedConv2D, both gra
         ]);
       });
     }
+  }
+});
+
+describe("3×3 convs with a bias per image and an addend (fusedConv2dAdd: LatentLabConv2DAdd on wasm)", () => {
+  // F(4×4) (28×28, 14×14 with tiles past the edge, 7×5) and F(2×2) (6×6) tiles; "valid" padding;
+  // the bias per channel, per image, both, neither; with and without an addend.
+  const cases: [number[], number, "same" | "valid", boolean, boolean, boolean][] = [
+    [[3, 28, 28, 8], 16, "same", true, true, true],
+    [[2, 14, 14, 16], 8, "same", true, true, false],
+    [[2, 7, 5, 4], 8, "same", false, true, true],
+    [[2, 6, 6, 8], 16, "same", true, false, true],
+    [[2, 9, 8, 4], 8, "valid", false, false, true],
+  ];
+  for (const [x, co, pad, withBias, withImageBias, withAddend] of cases) {
+    const [b, h, w] = x;
+    const out = pad === "same" ? [b, h, w, co] : [b, h - 2, w - 2, co];
+    it(`x [${x}] → ${co}, ${pad}${withBias ? ", bias" : ""}${withImageBias ? ", bias per image" : ""}${withAddend ? ", addend" : ""}: against conv and adds on cpu`, async () => {
+      const inputs = [{ shape: x, seed: 71 }, { shape: [3, 3, x[3], co], seed: 72 }];
+      if (withBias) inputs.push({ shape: [co], seed: 73 });
+      if (withImageBias) inputs.push({ shape: [b, co], seed: 74 });
+      if (withAddend) inputs.push({ shape: out, seed: 75 });
+      await compare("fusedConv2dAdd", (...t) => {
+        let i = 2;
+        const bias = withBias ? t[i++] : null;
+        const imageBias = withImageBias ? (t[i++] as tf.Tensor2D) : null;
+        const addend = withAddend ? t[i++] : null;
+        return fusedConv2dAdd(t[0] as tf.Tensor4D, t[1] as tf.Tensor4D, bias, imageBias, addend, pad);
+      }, inputs);
+    });
   }
 });
 

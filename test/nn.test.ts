@@ -74,6 +74,40 @@ describe("nn layers", () => {
     bn.dispose();
   });
 
+  it("batch norm with relu in one kernel (channels in fours) leaks nothing in training, with or without a gradient", async () => {
+    await tf.setBackend("wasm");
+    const bn = nn.batchNorm("bn", { features: 8, activation: "relu" });
+    const x = tf.randomNormal([3, 4, 4, 8], 0, 1, "float32", 5);
+    await expectNoLeak(() => tf.dispose(bn.apply(x, { training: true })), "training, no gradient");
+    await expectNoLeak(() => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(bn.apply(x, { training: true })));
+      tf.dispose([value, ...Object.values(grads)]);
+    }, "training with a gradient");
+    assert.ok([...bn.apply(x).dataSync()].every((v) => v >= 0), "relu after the norm");
+    assert.throws(() => nn.batchNorm("b2", { features: 8, activation: "tanh" as "relu" }), /activation must be "linear" or "relu"/);
+    x.dispose();
+    bn.dispose();
+  });
+
+  it("conv2d's applyWith adds a bias per image and a residual as separate adds would, and says what shape it expected", async () => {
+    const make = () => {
+      const conv = nn.conv2d("c", { inputs: 4, filters: 8, kernel: 3, rng: rng(2) });
+      const x = tf.randomNormal([2, 6, 5, 4], 0, 1, "float32", 6);
+      const t = tf.randomNormal([2, 8], 0, 1, "float32", 7);
+      const r = tf.randomNormal([2, 6, 5, 8], 0, 1, "float32", 8);
+      const fused = conv.applyWith(x, { imageBias: t, residual: r });
+      const separate = tf.add(tf.add(conv.apply(x), tf.reshape(t, [2, 1, 1, 8])), r);
+      assert.throws(() => conv.applyWith(x, { imageBias: tf.zeros([2, 4]) }), /imageBias must be \[2, 8\]/);
+      assert.throws(() => conv.applyWith(x, { residual: tf.zeros([2, 6, 6, 8]) }), /residual must be shaped like the output \[2,6,5,8\]/);
+      conv.dispose();
+      return [fused, separate];
+    };
+    for (const backend of ["wasm", "cpu"] as const) {
+      const [fused, separate] = await on(backend, make);
+      assertClose(fused, separate, 1e-5, `applyWith on ${backend}`);
+    }
+  });
+
   it("count parameters and name variables by path", () => {
     const r = rng(1);
     const net = nn.sequential("G", [nn.dense("fc", { inputs: 64, units: 10, rng: r }), nn.batchNorm("bn", { features: 10 })]);

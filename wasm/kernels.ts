@@ -775,15 +775,17 @@ function winogradInput(
 
 /**
  * A 3×3 stride-1 conv for tiles [t0, t1) (a thread's share) of its output:
- * y[b, oh, ow, o] = bias[o] + Σ x[b, oh − top + kh, ow − left + kw, i] · g[kh, kw, i, o], then
- * max(·, 0) if `relu`. `u` is U = G g Gᵀ laid out [16][ci][co] (winogradFilter); `bias` is 0 for
- * none. Needs ci a multiple of 4 and co of 8. `scratch` holds ci zeros then V [16][tb][ci] and
- * M [16][tb][co] for `tb` tiles (a multiple of 4) at a time, then 4·ci floats for matmul.
+ * y[b, oh, ow, o] = bias[o] + Σ x[b, oh − top + kh, ow − left + kw, i] · g[kh, kw, i, o]
+ * (+ addend[b, oh, ow, o]), then max(·, 0) if `relu`. `u` is U = G g Gᵀ laid out [16][ci][co]
+ * (winogradFilter); `bias` is 0 for none, and with `biasPerImage` holds co floats per image
+ * ([batch, co]); `addend` (y's shape) is 0 for none. Needs ci a multiple of 4 and co of 8.
+ * `scratch` holds ci zeros then V [16][tb][ci] and M [16][tb][co] for `tb` tiles (a multiple of
+ * 4) at a time, then 4·ci floats for matmul.
  */
 export function winogradConv(
   x: usize, u: usize, bias: usize, y: usize, scratch: usize,
   H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32, top: i32, left: i32,
-  t0: u32, t1: u32, tb: u32, relu: bool,
+  t0: u32, t1: u32, tb: u32, relu: bool, biasPerImage: bool, addend: usize,
 ): void {
   const th = (OH + 1) >> 1, tw = (OW + 1) >> 1;
   const v = winogradZeros(scratch, ci);
@@ -813,11 +815,21 @@ export function winogradConv(
         const u2 = f32x4.add(f32x4.add(m02, m12), m22), u3 = f32x4.add(f32x4.add(m03, m13), m23);
         const w0 = f32x4.sub(f32x4.sub(m10, m20), m30), w1 = f32x4.sub(f32x4.sub(m11, m21), m31);
         const w2 = f32x4.sub(f32x4.sub(m12, m22), m32), w3 = f32x4.sub(f32x4.sub(m13, m23), m33);
-        const bo = bias != 0 ? v128.load(bias + o) : ZERO;
+        const bo = bias != 0 ? v128.load(bias + (biasPerImage ? <usize>b * coB : 0) + o) : ZERO;
         let r00 = f32x4.add(f32x4.add(f32x4.add(u0, u1), u2), bo);
         let r01 = f32x4.add(f32x4.sub(f32x4.sub(u1, u2), u3), bo);
         let r10 = f32x4.add(f32x4.add(f32x4.add(w0, w1), w2), bo);
         let r11 = f32x4.add(f32x4.sub(f32x4.sub(w1, w2), w3), bo);
+        if (addend != 0) {
+          // The addend at the same places as y (read only where y is written).
+          const a00 = addend + (y00 - y) + o, a10 = addend + (y10 - y) + o;
+          r00 = f32x4.add(r00, v128.load(a00));
+          if (right) r01 = f32x4.add(r01, v128.load(a00 + coB));
+          if (below) {
+            r10 = f32x4.add(r10, v128.load(a10));
+            if (right) r11 = f32x4.add(r11, v128.load(a10 + coB));
+          }
+        }
         if (relu) {
           r00 = f32x4.pmax(r00, ZERO); r01 = f32x4.pmax(r01, ZERO);
           r10 = f32x4.pmax(r10, ZERO); r11 = f32x4.pmax(r11, ZERO);
@@ -1092,7 +1104,7 @@ function winograd4Input(
  * Aᵀ of F(4×4, 3×3) applied to six vectors; stores the four results at out, out + step, …. With
  * `output` they are a tile's finished outputs: each plus `bias` first (then max(·, 0) if `relu`).
  */
-@inline function at6With(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize, output: bool, bias: v128, relu: bool): void {
+@inline function at6With(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize, output: bool, bias: v128, relu: bool, addend: usize): void {
   const TWO = f32x4.splat(2), FOUR = f32x4.splat(4), EIGHT = f32x4.splat(8);
   const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2), c = f32x4.add(m3, m4), d = f32x4.sub(m3, m4);
   let r0 = f32x4.add(f32x4.add(m0, a), c);
@@ -1101,6 +1113,10 @@ function winograd4Input(
   let r3 = f32x4.add(f32x4.add(b, f32x4.mul(EIGHT, d)), m5);
   if (output) {
     r0 = f32x4.add(r0, bias); r1 = f32x4.add(r1, bias); r2 = f32x4.add(r2, bias); r3 = f32x4.add(r3, bias);
+    if (addend != 0) {
+      r0 = f32x4.add(r0, v128.load(addend)); r1 = f32x4.add(r1, v128.load(addend + step));
+      r2 = f32x4.add(r2, v128.load(addend + 2 * step)); r3 = f32x4.add(r3, v128.load(addend + 3 * step));
+    }
     if (relu) {
       const ZERO = f32x4.splat(0);
       r0 = f32x4.pmax(r0, ZERO); r1 = f32x4.pmax(r1, ZERO); r2 = f32x4.pmax(r2, ZERO); r3 = f32x4.pmax(r3, ZERO);
@@ -1114,25 +1130,24 @@ function winograd4Input(
 
 /** at6With's four results, as they are. */
 @inline function at6(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize): void {
-  at6With(m0, m1, m2, m3, m4, m5, out, step, false, f32x4.splat(0), false);
+  at6With(m0, m1, m2, m3, m4, m5, out, step, false, f32x4.splat(0), false, 0);
 }
 
-/** at6With's four results as outputs: plus bias, then relu if asked. */
-@inline function at6Out(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize, bias: v128, relu: bool): void {
-  at6With(m0, m1, m2, m3, m4, m5, out, step, true, bias, relu);
+/** at6With's four results as outputs: plus bias (plus the four at `addend`, `step` apart, unless it is 0), then relu if asked. */
+@inline function at6Out(m0: v128, m1: v128, m2: v128, m3: v128, m4: v128, m5: v128, out: usize, step: usize, bias: v128, relu: bool, addend: usize): void {
+  at6With(m0, m1, m2, m3, m4, m5, out, step, true, bias, relu, addend);
 }
 
 /**
- * A 3×3 stride-1 conv for tiles [t0, t1) of its output by F(4×4, 3×3), like winogradConv:
- * y[b, oh, ow, o] = bias[o] + Σ x[b, oh − top + kh, ow − left + kw, i] · g[kh, kw, i, o], then
- * max(·, 0) if `relu`; `u` is [36][ci][co] (winograd4Filter). Needs ci a multiple of 4 and co of
- * 8. `scratch` (16-byte aligned) holds ci zeros, 36 pointers, 36 vectors, then V [36][tb][ci]
- * and M [36][tb][co], then 4·ci floats for matmul.
+ * A 3×3 stride-1 conv for tiles [t0, t1) of its output by F(4×4, 3×3), like winogradConv (bias
+ * per channel or per image, an addend, relu); `u` is [36][ci][co] (winograd4Filter). Needs ci a
+ * multiple of 4 and co of 8. `scratch` (16-byte aligned) holds ci zeros, 36 pointers, 36
+ * vectors, then V [36][tb][ci] and M [36][tb][co], then 4·ci floats for matmul.
  */
 export function winograd4Conv(
   x: usize, u: usize, bias: usize, y: usize, scratch: usize,
   H: u32, W: u32, ci: u32, OH: u32, OW: u32, co: u32, top: i32, left: i32,
-  t0: u32, t1: u32, tb: u32, relu: bool,
+  t0: u32, t1: u32, tb: u32, relu: bool, biasPerImage: bool, addend: usize,
 ): void {
   const th = (OH + 3) >> 2, tw = (OW + 3) >> 2;
   const table = winogradZeros(scratch, ci);
@@ -1159,19 +1174,28 @@ export function winograd4Conv(
           const c = q + s * pos;
           at6(v128.load(c), v128.load(c + 6 * pos), v128.load(c + 12 * pos), v128.load(c + 18 * pos), v128.load(c + 24 * pos), v128.load(c + 30 * pos), tmp + s * 16, 96);
         }
-        const bo = bias != 0 ? v128.load(bias + o) : ZERO;
+        const bo = bias != 0 ? v128.load(bias + (biasPerImage ? <usize>b * coB : 0) + o) : ZERO;
         for (let i: u32 = 0; i < rows; i++) {
           const e = tmp + <usize>i * 96;
           const yRow = y0 + (<usize>i * <usize>OW) * coB + o;
+          const aRow = addend != 0 ? addend + (yRow - y) : 0;
           if (cols == 4) {
             // Row i of the tile, along the columns, straight to y.
-            at6Out(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), v128.load(e + 80), yRow, coB, bo, relu);
+            at6Out(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), v128.load(e + 80), yRow, coB, bo, relu, aRow);
             continue;
           }
-          // At the image's edge: the row goes to `tmp`'s last row (never read again), its first cols to y.
+          // At the image's edge: the row goes to `tmp`'s last row (never read again), its first
+          // cols to y (the addend, then relu, added there: past the edge it must not be read).
           const line = tmp + 5 * 96;
-          at6Out(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), v128.load(e + 80), line, 16, bo, relu);
-          for (let k: u32 = 0; k < cols; k++) v128.store(yRow + <usize>k * coB, v128.load(line + <usize>k * 16));
+          at6Out(v128.load(e), v128.load(e + 16), v128.load(e + 32), v128.load(e + 48), v128.load(e + 64), v128.load(e + 80), line, 16, bo, relu && aRow == 0, 0);
+          for (let k: u32 = 0; k < cols; k++) {
+            let r = v128.load(line + <usize>k * 16);
+            if (aRow != 0) {
+              r = f32x4.add(r, v128.load(aRow + <usize>k * coB));
+              if (relu) r = f32x4.pmax(r, ZERO);
+            }
+            v128.store(yRow + <usize>k * coB, r);
+          }
         }
       }
     }

@@ -25,10 +25,10 @@ export interface SimdKernels {
   matmul(a: number, rowStride: number, colStride: number, b: number, c: number, bias: number,
     N: number, K: number, m0: number, m1: number, relu: boolean | number, acc: boolean | number, pack: number, packB: number): void;
   winogradConv(x: number, u: number, bias: number, y: number, scratch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
-    top: number, left: number, t0: number, t1: number, tb: number, relu: boolean | number): void;
+    top: number, left: number, t0: number, t1: number, tb: number, relu: boolean | number, biasPerImage: boolean | number, addend: number): void;
   winogradFilter(g: number, u: number, ci: number, co: number, turn: boolean | number, a0: number, a1: number): void;
   winograd4Conv(x: number, u: number, bias: number, y: number, scratch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
-    top: number, left: number, t0: number, t1: number, tb: number, relu: boolean | number): void;
+    top: number, left: number, t0: number, t1: number, tb: number, relu: boolean | number, biasPerImage: boolean | number, addend: number): void;
   winograd4Filter(g: number, u: number, ci: number, co: number, turn: boolean | number, tmp: number, a0: number, a1: number): void;
   winogradFilterGrad(x: number, dy: number, du: number, scratch: number, batch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
     top: number, left: number, r0: number, r1: number, tb: number): void;

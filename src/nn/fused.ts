@@ -12,6 +12,7 @@
  * is fused only when no gradient is recorded, else it follows as tfjs's own op.
  */
 import * as tf from "@tensorflow/tfjs";
+import { CONV_ADD } from "../backend/wasm-kernels/conv";
 
 export type FusedActivation = "linear" | "relu";
 
@@ -81,12 +82,37 @@ const fusedMatMulGradient: tf.GradConfig = {
   },
 };
 
+interface ConvAddAttrs {
+  strides: [number, number];
+  pad: "same" | "valid";
+  biasPerImage: boolean;
+}
+
+/** Saved: x, filter. The bias's gradient is dy summed over pixels (and images, for a bias per channel); the addend's is dy. */
+const convAddGradient: tf.GradConfig = {
+  kernelName: CONV_ADD,
+  inputsToSave: ["x", "filter"],
+  gradFunc: (dy, saved, attrs) => {
+    const { strides, pad, biasPerImage } = attrs as unknown as ConvAddAttrs;
+    const [x, filter] = saved;
+    const g = dy as tf.Tensor;
+    const conv = { strides, pad, dataFormat: "NHWC" };
+    return {
+      x: () => tf.engine().runKernel("Conv2DBackpropInput", { dy: g, filter }, { ...conv, inputShape: x.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      filter: () => tf.engine().runKernel("Conv2DBackpropFilter", { x, dy: g }, { ...conv, filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      bias: () => (biasPerImage ? tf.sum(g, [1, 2]) : biasGradient(g)),
+      addend: () => tf.clone(g),
+    };
+  },
+};
+
 let registered = false;
 
 function registerGradients(): void {
   if (registered) return;
   tf.registerGradient(fusedConvGradient);
   tf.registerGradient(fusedMatMulGradient);
+  tf.registerGradient(convAddGradient);
   registered = true;
 }
 
@@ -107,6 +133,34 @@ export function fusedConv2d(
   registerGradients();
   const attrs = { strides: [stride, stride], pad, dataFormat: "NHWC", dilations: [1, 1], activation };
   return tf.engine().runKernel("FusedConv2D", bias ? { x, filter, bias } : { x, filter }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+/**
+ * x ⊛ filter + bias + imageBias + addend, stride 1, NHWC: `imageBias` [batch, co] is added to
+ * every pixel of its image (a U-Net's time embedding), `addend` is shaped like the output (a
+ * residual). On wasm a 3×3 conv with input channels in fours and output channels in eights adds
+ * them in its output pass (one kernel, LatentLabConv2DAdd), the two biases summed first;
+ * otherwise the conv and then tfjs's adds.
+ */
+export function fusedConv2dAdd(
+  x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor | null, imageBias: tf.Tensor2D | null, addend: tf.Tensor | null, pad: "same" | "valid",
+): tf.Tensor4D {
+  const [kh, kw, ci, co] = filter.shape;
+  const fused = tf.getKernel(CONV_ADD, tf.getBackend()) !== undefined && x.dtype === "float32" && kh === 3 && kw === 3 && ci % 4 === 0 && co % 8 === 0;
+  if (!fused) {
+    return tf.tidy(() => {
+      let y: tf.Tensor = fusedConv2d(x, filter, bias, 1, pad, "linear");
+      if (imageBias) y = tf.add(y, tf.reshape(imageBias, [x.shape[0], 1, 1, co]));
+      return (addend ? tf.add(y, addend) : y) as tf.Tensor4D;
+    });
+  }
+  registerGradients();
+  return tf.tidy(() => {
+    const b = imageBias ? (bias ? tf.add(imageBias, bias) : imageBias) : bias;
+    const inputs: tf.NamedTensorMap = { x, filter, ...(b ? { bias: b } : {}), ...(addend ? { addend } : {}) };
+    const attrs = { strides: [1, 1], pad, dataFormat: "NHWC", dilations: [1, 1], biasPerImage: imageBias !== null };
+    return tf.engine().runKernel(CONV_ADD, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  });
 }
 
 /** activation(a · b + bias) for matrices a [M, K] and b [K, N]. */

@@ -16,7 +16,7 @@ export {
   layerNorm,
   reshape,
 } from "./layers";
-export type { Activation, BatchNormOptions, ConvOptions, DenseOptions, EmbeddingOptions, NormOptions, Padding } from "./layers";
+export type { Activation, BatchNormOptions, ConvAddends, ConvModule, ConvOptions, DenseOptions, EmbeddingOptions, NormOptions, Padding } from "./layers";
 
 /** Layers applied in order; their variables are named "<name>/<layer>/<variable>". */
 export function sequential(name: string, layers: Module[]): Module {

@@ -10,7 +10,7 @@ import { LAYER_NORM, LAYER_NORM_GRAD } from "../backend/wasm-kernels/layernorm";
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from "../backend/wasm-kernels/batchnorm";
 import { Rng } from "../random/rng";
 import { Leaf, Module } from "./module";
-import { fusedConv2d, fusedMatMul } from "./fused";
+import { fusedConv2d, fusedConv2dAdd, fusedMatMul } from "./fused";
 
 export type Activation = "linear" | "relu" | "leakyRelu" | "tanh" | "sigmoid" | "silu" | "gelu";
 
@@ -151,15 +151,32 @@ function expectImage(x: tf.Tensor, channels: number, where: string): void {
   }
 }
 
+/** What `applyWith` adds to a conv's output before its activation. */
+export interface ConvAddends {
+  /** [batch, filters]: added to every pixel of its image (a U-Net's time embedding). */
+  imageBias?: tf.Tensor;
+  /** Shaped like the output (a residual). */
+  residual?: tf.Tensor;
+}
+
+/** A conv layer that can also add to its output before its activation. */
+export interface ConvModule extends Module {
+  /**
+   * activation(conv(x) + bias + imageBias + residual): on wasm one kernel for a 3×3 stride-1
+   * conv with inputs in fours and filters in eights (each add otherwise a pass of its own).
+   */
+  applyWith(x: tf.Tensor, add: ConvAddends): tf.Tensor;
+}
+
 /** 2-D convolution, [B, H, W, inputs] → [B, H', W', filters]. */
-export function conv2d(name: string, o: ConvOptions): Module {
+export function conv2d(name: string, o: ConvOptions): ConvModule {
   const c = checkConv(name, "conv2d", o);
   const fanIn = c.kernel * c.kernel * c.inputs;
   const fanOut = c.kernel * c.kernel * c.filters;
   const kernel = glorot(o.rng.fork(name), [c.kernel, c.kernel, c.inputs, c.filters], fanIn, fanOut);
   const bias = o.bias === false ? null : zeros([c.filters]);
   const vars: Record<string, tf.Variable> = bias ? { kernel, bias } : { kernel };
-  return new Leaf(name, vars, (x) =>
+  const leaf = new Leaf(name, vars, (x) =>
     tf.tidy(() => {
       expectImage(x, c.inputs, `conv2d("${name}")`);
       const fusedAct = c.act === "relu" ? "relu" : "linear";
@@ -168,6 +185,30 @@ export function conv2d(name: string, o: ConvOptions): Module {
       return y;
     }),
   );
+  const applyWith = (x: tf.Tensor, add: ConvAddends): tf.Tensor =>
+    tf.tidy(() => {
+      expectImage(x, c.inputs, `conv2d("${name}").applyWith`);
+      const { imageBias, residual } = add;
+      if (c.stride !== 1) {
+        // Strided: the conv, then the adds.
+        let y: tf.Tensor = fusedConv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, bias, c.stride, c.padding, "linear");
+        if (imageBias) y = tf.add(y, tf.reshape(imageBias, [x.shape[0], 1, 1, c.filters]));
+        if (residual) y = tf.add(y, residual);
+        return activate(y, c.act);
+      }
+      if (imageBias && (imageBias.rank !== 2 || imageBias.shape[0] !== x.shape[0] || imageBias.shape[1] !== c.filters)) {
+        throw new Error(`conv2d("${name}").applyWith: imageBias must be [${x.shape[0]}, ${c.filters}] (one bias per image and filter), got [${imageBias.shape}].`);
+      }
+      const outH = c.padding === "same" ? x.shape[1] : (x.shape[1] as number) - c.kernel + 1;
+      const outW = c.padding === "same" ? x.shape[2] : (x.shape[2] as number) - c.kernel + 1;
+      const out = [x.shape[0], outH, outW, c.filters];
+      if (residual && residual.shape.join() !== out.join()) {
+        throw new Error(`conv2d("${name}").applyWith: residual must be shaped like the output [${out}], got [${residual.shape}].`);
+      }
+      const y = fusedConv2dAdd(x as tf.Tensor4D, kernel as tf.Tensor4D, bias, (imageBias as tf.Tensor2D) ?? null, residual ?? null, c.padding);
+      return activate(y, c.act);
+    });
+  return Object.assign(leaf, { applyWith });
 }
 
 /**

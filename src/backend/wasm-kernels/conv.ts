@@ -584,7 +584,27 @@ function fusedConv2D({ inputs, backend: anyBackend, attrs }: Parameters<tf.Kerne
   return y ?? runOriginal("FusedConv2D", backend, inputs as Record<string, TensorInfo>, attrs as Record<string, unknown>);
 }
 
+/** LatentLab's conv with addends (nn/fused.ts, fusedConv2dAdd): x ⊛ filter + bias (per channel, or per image) + addend. */
+export const CONV_ADD = "LatentLabConv2DAdd";
+
+/**
+ * A 3×3 stride-1 conv (ci in fours, co in eights, NHWC float32) by Winograd with a bias per
+ * channel ([co]) or, with `biasPerImage`, per image ([batch, co]), and an optional addend shaped
+ * like the output, added in the output pass (see ConvAddends in winograd.ts).
+ */
+function conv2DAdd({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
+  const backend = asWasmBackend(anyBackend);
+  const { x, filter, bias, addend } = inputs as Record<string, TensorInfo | undefined> as { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; addend?: TensorInfo };
+  const a = attrs as unknown as ForwardAttrs & { biasPerImage: boolean };
+  const c = convInfo(x.shape, filter.shape, a, CONV_ADD);
+  if (!(winogradFits(c) && c.inChannels % 4 === 0 && c.outChannels % 8 === 0 && x.dtype === "float32")) {
+    throw new Error(`${CONV_ADD} takes 3×3 stride-1 float32 convs with input channels in fours and output channels in eights, got x [${x.shape}], filter [${filter.shape}]; use fusedConv2dAdd, which falls back to separate ops.`);
+  }
+  return convByWinograd(backend, x, filter, bias ?? null, c, false, { biasPerImage: a.biasPerImage, addend: addend ?? null });
+}
+
 export const convKernels: tf.KernelConfig[] = [
+  { kernelName: CONV_ADD, backendName: "wasm", kernelFunc: conv2DAdd as tf.KernelFunc },
   { kernelName: "Conv2D", backendName: "wasm", kernelFunc: conv2D as tf.KernelFunc },
   { kernelName: "FusedConv2D", backendName: "wasm", kernelFunc: fusedConv2D as tf.KernelFunc },
   { kernelName: "Conv2DBackpropFilter", backendName: "wasm", kernelFunc: conv2DBackpropFilter as tf.KernelFunc },

@@ -59,14 +59,25 @@ function chooseTile(outH: number, outW: number): Tile {
 }
 
 /**
- * out[b, oh, ow, o] = bias[o] + Σ x[b, oh − top + kh, ow − left + kw, i] · g[kh, kw, i, o] (then
- * relu), with U = G g Gᵀ ([16 or 36, ci, co], filterTransform) already made. x is
+ * What a forward conv may add to its output before relu, in its output pass: a bias per image
+ * ([batch, co], in place of the bias per channel) and a tensor shaped like the output. A U-Net's
+ * residual block adds its time embedding after its first conv and its input after its second
+ * (each a full pass over the activations as a separate Add: ~6 % of a sampler's step).
+ */
+export interface ConvAddends {
+  biasPerImage?: boolean;
+  addend?: TensorInfo | null;
+}
+
+/**
+ * out[b, oh, ow, o] = bias[o] + Σ x[b, oh − top + kh, ow − left + kw, i] · g[kh, kw, i, o] (plus
+ * `extra`'s; then relu), with U = G g Gᵀ ([16 or 36, ci, co], filterTransform) already made. x is
  * [batch, H, W, ci]; ci a multiple of 4, co of 8. Tiles of the output are shared between threads
  * (each owns its outputs).
  */
 function winogradConv(
   backend: WasmBackend, x: TensorInfo, u: TensorInfo, bias: TensorInfo | null,
-  outH: number, outW: number, co: number, top: number, left: number, relu: boolean, m: Tile,
+  outH: number, outW: number, co: number, top: number, left: number, relu: boolean, m: Tile, extra: ConvAddends = {},
 ): TensorInfo {
   const [batch, H, W, ci] = x.shape;
   const y = backend.makeOutput([batch, outH, outW, co], "float32");
@@ -80,7 +91,7 @@ function winogradConv(
   const scratch = threadScratch(backend, ci + 4 + (m === 4 ? 72 + 144 : 0) + positions * (tb * (ci + co) + 2 * LINE_FLOATS) + 4 * ci, 4);
   const shares = parts.map(([t0, t1]) => [
     byteOffset(backend, x), byteOffset(backend, u), bias ? byteOffset(backend, bias) : 0, byteOffset(backend, y), 0,
-    H, W, ci, outH, outW, co, top, left, t0, t1, tb, relu ? 1 : 0,
+    H, W, ci, outH, outW, co, top, left, t0, t1, tb, relu ? 1 : 0, extra.biasPerImage ? 1 : 0, extra.addend ? byteOffset(backend, extra.addend) : 0,
   ]);
   runShares(backend, m === 4 ? "winograd4Conv" : "winogradConv", shares, scratch);
   disposeAll(backend, scratch.info);
@@ -131,14 +142,14 @@ export function resizeChannels(backend: WasmBackend, x: TensorInfo, to: number):
 
 export const eights = (n: number) => 8 * Math.ceil(n / 8);
 
-/** The forward conv of x by a 3×3 filter [3, 3, ci, co] (ci a multiple of 4, co of 8). */
+/** The forward conv of x by a 3×3 filter [3, 3, ci, co] (ci a multiple of 4, co of 8), with `extra` added before relu. */
 export function convByWinograd(
   backend: WasmBackend, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | null,
-  c: tf.backend_util.Conv2DInfo, relu: boolean,
+  c: tf.backend_util.Conv2DInfo, relu: boolean, extra: ConvAddends = {},
 ): TensorInfo {
   const m = chooseTile(c.outHeight, c.outWidth);
   const u = filterTransform(backend, filter, false, m);
-  const y = winogradConv(backend, x, u, bias, c.outHeight, c.outWidth, c.outChannels, c.padInfo.top, c.padInfo.left, relu, m);
+  const y = winogradConv(backend, x, u, bias, c.outHeight, c.outWidth, c.outChannels, c.padInfo.top, c.padInfo.left, relu, m, extra);
   disposeAll(backend, u);
   return y;
 }

@@ -108,10 +108,9 @@ function resBlock(name: string, cin: number, cout: number, tDim: number, r: Rng)
     parts,
     apply(x: tf.Tensor, temb: tf.Tensor): tf.Tensor {
       return tf.tidy(() => {
-        let h = conv1.apply(norm1.apply(x));
-        h = tf.add(h, tf.reshape(time.apply(temb), [x.shape[0], 1, 1, cout]));
-        h = conv2.apply(norm2.apply(h));
-        return tf.add(h, skip ? skip.apply(x) : x);
+        // The time embedding and the skip are added in the convs' output passes (conv2d's applyWith).
+        const h = conv1.applyWith(norm1.apply(x), { imageBias: time.apply(temb) });
+        return conv2.applyWith(norm2.apply(h), { residual: skip ? skip.apply(x) : x });
       });
     },
   };
