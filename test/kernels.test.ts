@@ -736,6 +736,29 @@ describe("FusedBatchNorm on wasm (rows by SIMD)", () => {
   });
 });
 
+describe("Softplus on wasm (one SIMD pass)", () => {
+  for (const shape of [[128, 28, 28, 1], [3, 7], [1]]) {
+    it(`[${shape}]: value and gradient against cpu`, async () => {
+      // Logits from −40 to 40 (data() is in [−1, 1)): both tails and the middle.
+      await compare("softplus", (x) => tf.softplus(tf.mul(x, 40)), [{ shape, seed: 81 }]);
+    });
+  }
+  it("is within 1e-6 of exact (float64) softplus everywhere (below −87, within float32's smallest normal), keeps NaN and ±∞", async () => {
+    await tf.setBackend("wasm");
+    const v = Float32Array.from({ length: 4001 }, (_, i) => (i - 2000) / 20);
+    const got = tf.tidy(() => tf.softplus(tf.tensor(v)).dataSync());
+    v.forEach((x, i) => {
+      const exact = x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+      assert.ok(Math.abs(got[i] - exact) <= 1e-6 * exact + 2e-38, `softplus(${x}) = ${got[i]}, exact ${exact}`);
+    });
+    const special = tf.tidy(() => [...tf.softplus(tf.tensor([NaN, Infinity, -Infinity, 0])).dataSync()]);
+    assert.ok(Number.isNaN(special[0]));
+    assert.equal(special[1], Infinity);
+    assert.ok(special[2] >= 0 && special[2] < 1e-30);
+    assert.ok(Math.abs(special[3] - Math.LN2) < 1e-7);
+  });
+});
+
 describe("LeakyRelu on wasm (one SIMD pass each way)", () => {
   const cases: [number[], number][] = [
     [[3, 5, 7], 0.2], // a tail that is not in fours

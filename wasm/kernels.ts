@@ -99,12 +99,12 @@ export function sumMiddle(x: usize, out: usize, outer: u32, reduce: u32, inner: 
 // 0: −87, 1: 87, 2: log₂e, 3: 1.5·2²³, 4: ln2 high part, 5: ln2 low part, 6–10: 1/720 … 1/2, 11: 1, 12: 127 − 0x4b400000 (an integer)
 
 /**
- * σ(z) = 1 / (1 + e^−z), four at a time: e^t (t = −z clamped to ±87) as 2ⁿ · e^r with |r| ≤ ln2/2,
- * n rounded by adding 1.5·2²³ (which leaves n in the low bits, to make 2ⁿ from), and e^r by its
- * Taylor series to r⁶ (relative error ≈ 1e-7).
+ * e^t, four at a time (t clamped to ±87), as 2ⁿ · e^r with |r| ≤ ln2/2: n rounded by adding
+ * 1.5·2²³ (which leaves n in the low bits, to make 2ⁿ from), e^r by its Taylor series to r⁶
+ * (relative error ≈ 1e-7). `k` is the constants' table (see above).
  */
-@inline function sigmoid4(z: v128, k: usize): v128 {
-  const t = f32x4.pmin(f32x4.pmax(f32x4.neg(z), v128.load(k)), v128.load(k + 16)); // pmin/pmax: plain minps/maxps
+@inline function exp4(u: v128, k: usize): v128 {
+  const t = f32x4.pmin(f32x4.pmax(u, v128.load(k)), v128.load(k + 16)); // pmin/pmax: plain minps/maxps
   const m = f32x4.add(f32x4.mul(t, v128.load(k + 32)), v128.load(k + 48));
   const n = f32x4.sub(m, v128.load(k + 48));
   let r = f32x4.sub(t, f32x4.mul(n, v128.load(k + 64)));
@@ -116,8 +116,13 @@ export function sumMiddle(x: usize, out: usize, outer: u32, reduce: u32, inner: 
   const one = v128.load(k + 176);
   p = f32x4.add(f32x4.mul(p, r), one);
   p = f32x4.add(f32x4.mul(p, r), one);
-  const e = f32x4.mul(p, i32x4.shl(i32x4.add(m, v128.load(k + 192)), 23));
-  return f32x4.div(one, f32x4.add(one, e));
+  return f32x4.mul(p, i32x4.shl(i32x4.add(m, v128.load(k + 192)), 23));
+}
+
+/** σ(z) = 1 / (1 + e^−z), four at a time (exp4). */
+@inline function sigmoid4(z: v128, k: usize): v128 {
+  const one = v128.load(k + 176);
+  return f32x4.div(one, f32x4.add(one, exp4(f32x4.neg(z), k)));
 }
 
 /** Four floats at p, of which only the first `count` (1–3 at a row's end) are read; the rest are 0. */
@@ -2052,5 +2057,31 @@ export function batchNormGradApply(
       const d = f32x4.add(f32x4.mul(v128.load(k1 + k), dz), f32x4.mul(v128.load(k2 + k), f32x4.sub(xv, v128.load(mean + k))));
       v128.store(dx + at + k, f32x4.add(d, v128.load(k3 + k)));
     }
+  }
+}
+
+// ---- Softplus, one SIMD pass ----
+
+/**
+ * y = softplus(x) = max(x, 0) + log(1 + e^−|x|) over the floats [i0, i1): e^−|x| by exp4, and
+ * log(1 + u) = 2·atanh(s) with s = u/(2 + u) ≤ ⅓ as its odd series to s¹³ (relative error
+ * ≈ 1e-7). `k` is exp4's table followed by the series' coefficients 2, 2/3, …, 2/13 (16 bytes
+ * each, from 208).
+ */
+export function softplus(x: usize, y: usize, i0: u32, i1: u32, k: usize): void {
+  const end = (<usize>i1) << 2;
+  const whole = (<usize>i0 << 2) + ((end - (<usize>i0 << 2)) & ~(<usize>15));
+  const ZERO = f32x4.splat(0);
+  for (let i = <usize>i0 << 2; i < end; i += 16) {
+    const count = i < whole ? 4 : (end - i) >> 2;
+    const v = count == 4 ? v128.load(x + i) : loadPart(x + i, count);
+    const u = exp4(f32x4.neg(f32x4.abs(v)), k);
+    const s = f32x4.div(u, f32x4.add(v128.load(k + 208), u));
+    const s2 = f32x4.mul(s, s);
+    let p = v128.load(k + 304);
+    for (let c: usize = 288; c >= 208; c -= 16) p = f32x4.add(f32x4.mul(p, s2), v128.load(k + c));
+    const out = f32x4.add(f32x4.pmax(v, ZERO), f32x4.mul(p, s));
+    if (count == 4) v128.store(y + i, out);
+    else storePart(y + i, out, count);
   }
 }

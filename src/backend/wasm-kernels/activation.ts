@@ -1,5 +1,5 @@
 /**
- * LeakyReLU and its gradient on wasm, each one SIMD pass shared between threads.
+ * LeakyReLU and its gradient, and softplus, on wasm, each one SIMD pass shared between threads.
  *
  * tfjs-backend-wasm 4.22's LeakyRelu runs element by element (11 ms for a DCGAN discriminator's
  * 256×14×14×64 activations), and tfjs's gradient is three kernels — `greater(x, 0)`, `mul(dy, α)`
@@ -8,8 +8,9 @@
  * recorded; a gradient of a gradient (WGAN-GP, R1) keeps tfjs's differentiable ops.
  */
 import * as tf from "@tensorflow/tfjs";
-import { asWasmBackend, runOriginal, sizeOf } from "./heap";
-import { byteOffset, ranges, runShares, shareCount } from "../simd";
+import { asWasmBackend, disposeAll, heapF32, runOriginal, sizeOf } from "./heap";
+import { byteOffset, ranges, runShares, scratchFor, shareCount } from "../simd";
+import { SIGMOID_CONSTS } from "./layernorm";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -64,7 +65,40 @@ export const leakyReluGradient: tf.GradConfig = {
   },
 };
 
+/**
+ * exp4's constants (SIGMOID_CONSTS) and then softplus's series coefficients 2/(2j + 1), each as
+ * four lanes (wasm/kernels.ts, softplus).
+ */
+const SOFTPLUS_CONSTS = (() => {
+  const table = new Float32Array(SIGMOID_CONSTS.length + 7 * 4);
+  table.set(SIGMOID_CONSTS);
+  for (let j = 0; j < 7; j++) table.fill(2 / (2 * j + 1), SIGMOID_CONSTS.length + 4 * j, SIGMOID_CONSTS.length + 4 * j + 4);
+  return table;
+})();
+
+/**
+ * softplus(x) = max(x, 0) + log(1 + e^−|x|) in one SIMD pass (a VAE's Bernoulli likelihood takes
+ * it of every pixel's logit: tfjs-backend-wasm's element-by-element kernel spent 1.5–1.7 ms on a
+ * batch of 128 MNIST images, ~8 % of a VAE step). Within ~1e-7 of the exact value (tests against
+ * the cpu backend). Its gradient stays tfjs's (dy·σ(x)).
+ */
+function softplus({ inputs, backend: anyBackend }: Parameters<tf.KernelFunc>[0]): TensorInfo {
+  const backend = asWasmBackend(anyBackend);
+  const { x } = inputs as { x: TensorInfo };
+  if (x.dtype !== "float32") return runOriginal("Softplus", backend, { x }, {});
+  const y = backend.makeOutput(x.shape, "float32");
+  const n = sizeOf(x.shape);
+  if (n === 0) return y;
+  const consts = scratchFor(backend, 1, SOFTPLUS_CONSTS.length);
+  heapF32(backend).set(SOFTPLUS_CONSTS, consts.at(0) / 4);
+  const [px, py] = [byteOffset(backend, x), byteOffset(backend, y)];
+  runShares(backend, "softplus", elementShares(n).map(([i0, i1]) => [px, py, i0, i1, consts.at(0)]));
+  disposeAll(backend, consts.info);
+  return y;
+}
+
 export const activationKernels: tf.KernelConfig[] = [
+  { kernelName: "Softplus", backendName: "wasm", kernelFunc: softplus as unknown as tf.KernelFunc },
   { kernelName: "LeakyRelu", backendName: "wasm", kernelFunc: leakyRelu as unknown as tf.KernelFunc },
   { kernelName: LEAKY_RELU_GRAD, backendName: "wasm", kernelFunc: leakyReluGrad as unknown as tf.KernelFunc },
 ];

@@ -52,8 +52,8 @@ function forwardRanges(rows: number, c: number): [number, number][] {
   return ranges(rows, Math.max(1, Math.min(4 * wasmThreads(), Math.floor((rows * c) / FORWARD_SHARE_FLOATS))));
 }
 
-/** The constants of the SIMD sigmoid (wasm/kernels.ts, sigmoid4), in its order, each as four lanes. */
-const SIGMOID_CONSTS = (() => {
+/** The constants of the SIMD sigmoid (wasm/kernels.ts, sigmoid4 and exp4), in its order, each as four lanes. */
+export const SIGMOID_CONSTS = (() => {
   const table = new Float32Array(13 * 4);
   const values = [-87, 87, Math.LOG2E, 12582912, 0.693359375, -2.1219444e-4, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1];
   values.forEach((v, i) => table.fill(v, 4 * i, 4 * i + 4));
