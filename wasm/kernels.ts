@@ -989,10 +989,20 @@ export function winogradFilterGrad(
         }
       }
     }
-    for (let p: usize = 0; p < 4 * <usize>(r1 - r0); p++) {
-      // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
-      matmul(v + p * vPos, 1, ci, z + p * zPos, dU + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true, z + 4 * (<usize>(r1 - r0)) * zPos, 0);
-    }
+    filterGradProducts(v, vPos, z, zPos, dU, ci, co, n, 4 * <usize>(r1 - r0));
+  }
+}
+
+/**
+ * dU_p += V_pᵀ · Z_p at each of `positions` Winograd positions for a block of n tiles (V
+ * [positions][·][K] read transposed in place, Z [positions][·][co], dU [positions][K][co]; V's and
+ * Z's positions vPos and zPos bytes apart): the filter gradients' products. matmul's scratch
+ * (4·n floats) follows Z.
+ */
+@inline function filterGradProducts(v: usize, vPos: usize, z: usize, zPos: usize, du: usize, K: u32, co: u32, n: u32, positions: usize): void {
+  const dPos = (<usize>K) * (<usize>co) << 2;
+  for (let p: usize = 0; p < positions; p++) {
+    matmul(v + p * vPos, 1, K, z + p * zPos, du + p * dPos, 0, co, n, 0, K, false, true, z + positions * zPos, 0);
   }
 }
 
@@ -1480,10 +1490,7 @@ export function winograd4FilterGrad(
         }
       }
     }
-    for (let p: usize = 0; p < 36; p++) {
-      // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
-      matmul(v + p * vPos, 1, ci, z + p * zPos, du + p * (<usize>ci) * coB, 0, co, n, 0, ci, false, true, z + 36 * zPos, 0);
-    }
+    filterGradProducts(v, vPos, z, zPos, du, ci, co, n, 36);
   }
 }
 
@@ -1937,10 +1944,7 @@ export function winograd42FilterGrad(
         }
       }
     }
-    for (let p: usize = 0; p < 25; p++) {
-      // dU_p += V_pᵀ · Z_p: V_p read transposed in place.
-      matmul(v + p * vPos, 1, K, z + p * zPos, du + p * (<usize>K) * coB, 0, co, n, 0, K, false, true, z + 25 * zPos, 0);
-    }
+    filterGradProducts(v, vPos, z, zPos, du, K, co, n, 25);
   }
 }
 

@@ -260,6 +260,37 @@ export interface BatchNormOptions extends NormOptions {
 }
 
 /**
+ * A norm as one kernel and one gradient kernel (LatentLab's on wasm): `kernel` gives
+ * [y, a, b] from { x, gamma, beta } (a and b the statistics its gradient needs, named `stats`),
+ * and `gradKernel` [dx, dgamma, dbeta] from { dy, x, gamma, beta, a, b }. `seen` gets a and b
+ * while they live. Without a tape the kernel runs alone; with one, as an op with that gradient.
+ */
+function normKernels(
+  kernel: string, gradKernel: string, stats: [string, string], x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, attrs: tf.NamedAttrMap,
+  seen: (a: tf.Tensor, b: tf.Tensor) => void = () => {},
+): tf.Tensor {
+  if (!tf.engine().isTapeOn()) {
+    const [y, a, b] = tf.engine().runKernel(kernel, { x, gamma, beta }, attrs) as tf.Tensor[];
+    seen(a, b);
+    tf.dispose([a, b]);
+    return y;
+  }
+  const op = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, a, b] = tf.engine().runKernel(kernel, { x: xi, gamma: g, beta: bt }, attrs) as tf.Tensor[];
+    seen(a, b);
+    save([xi, g, bt, a, b]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sg, sb, sa, ss] = saved;
+        return tf.engine().runKernel(gradKernel, { dy, x: sx, gamma: sg, beta: sb, [stats[0]]: sa, [stats[1]]: ss }, attrs) as tf.Tensor[];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(x, gamma, beta);
+}
+
+/**
  * γ·(x − μ)/√(σ² + ε) + β with the batch's moments over every axis but the last (then relu if
  * asked); `stats` is called with μ and σ² (which live until it returns). On wasm, for channels in
  * fours: one kernel and one gradient kernel (backend/wasm-kernels/batchnorm.ts; a DCGAN
@@ -280,25 +311,7 @@ export function batchNormTrainOp(
     });
   }
   const attrs = { epsilon, relu } as unknown as tf.NamedAttrMap;
-  if (!tf.engine().isTapeOn()) {
-    const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x, gamma, beta }, attrs) as tf.Tensor[];
-    stats(mean, variance);
-    tf.dispose([mean, variance]);
-    return y;
-  }
-  const op = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, mean, variance] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x: xi, gamma: g, beta: b }, attrs) as tf.Tensor[];
-    stats(mean, variance);
-    save([xi, g, b, mean, variance]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sg, sb, sm, sv] = saved;
-        return tf.engine().runKernel(BATCH_NORM_TRAIN_GRAD, { dy, x: sx, gamma: sg, beta: sb, mean: sm, variance: sv }, attrs) as tf.Tensor[];
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return op(x, gamma, beta);
+  return normKernels(BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD, ["mean", "variance"], x, gamma, beta, attrs, stats);
 }
 
 /**
@@ -355,14 +368,7 @@ export interface LayerNormOptions extends NormOptions {
 export function layerNormOp(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number, activation: "linear" | "silu" = "linear"): tf.Tensor {
   const silu = activation === "silu";
   const attrs = { epsilon, silu } as unknown as tf.NamedAttrMap;
-  const fused = tf.getKernel(LAYER_NORM, tf.getBackend()) !== undefined;
-  if (fused && !tf.engine().isTapeOn()) {
-    // No gradient to record (sampling): the kernel's value alone.
-    const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM, { x, gamma, beta }, attrs) as tf.Tensor[];
-    tf.dispose([mean, rstd]);
-    return y;
-  }
-  if (!fused) {
+  if (tf.getKernel(LAYER_NORM, tf.getBackend()) === undefined) {
     return tf.tidy(() => {
       const { mean, variance } = tf.moments(x, -1, true);
       const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon)));
@@ -370,18 +376,7 @@ export function layerNormOp(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps
       return silu ? activate(z, "silu") : z;
     });
   }
-  const op = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM, { x: xi, gamma: g, beta: b }, attrs) as tf.Tensor[];
-    save([xi, g, b, mean, rstd]);
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sg, sb, sm, sr] = saved;
-        return tf.engine().runKernel(LAYER_NORM_GRAD, { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr }, attrs) as tf.Tensor[];
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return op(x, gamma, beta);
+  return normKernels(LAYER_NORM, LAYER_NORM_GRAD, ["mean", "rstd"], x, gamma, beta, attrs);
 }
 
 /** Layer normalisation over the last axis (Ba et al. 2016), optionally followed by SiLU. */

@@ -9,8 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
-import { byteOffset, lineSlots, ranges, runShares, scratchFor, shareCount, slotSums } from "../simd";
-import { wasmThreads } from "../threads";
+import { byteOffset, lineSlots, passRanges, ranges, runShares, scratchFor, shareCount, slotSums } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -66,13 +65,6 @@ export interface BatchNormTrainAttrs {
 /** Rows per share of the sums: fixed by the row count alone, so results never depend on the thread count. */
 const SUM_ROWS_PER_SHARE = 2048;
 
-/** The passes that sum nothing across rows: about this many floats a share, up to four shares a thread. */
-const APPLY_SHARE_FLOATS = 1 << 15;
-
-function applyRanges(rows: number, c: number): [number, number][] {
-  return ranges(rows, Math.max(1, Math.min(4 * wasmThreads(), Math.floor((rows * c) / APPLY_SHARE_FLOATS))));
-}
-
 /**
  * Per-channel float64 sums over the rows by `kernel` (shares of SUM_ROWS_PER_SHARE rows, each
  * into its own slot, combined in order): the first C and the second C of each slot.
@@ -126,7 +118,7 @@ function batchNormTrain({ inputs, backend: anyBackend, attrs }: Parameters<tf.Ke
   }
   const { scale } = normScale(heap, v, floatOffset(backend, gamma), C, epsilon);
   const k = constants(backend, [scale], C);
-  runShares(backend, "batchNormApply", applyRanges(rows, C).map(([r0, r1]) => [at(x), at(y), at(mean), k.at[0], at(beta), r0, r1, C, relu ? 1 : 0]));
+  runShares(backend, "batchNormApply", passRanges(rows, C).map(([r0, r1]) => [at(x), at(y), at(mean), k.at[0], at(beta), r0, r1, C, relu ? 1 : 0]));
   disposeAll(backend, k.info);
   return [y, mean, variance];
 }
@@ -155,7 +147,7 @@ function batchNormTrainGrad({ inputs, backend: anyBackend, attrs }: Parameters<t
     k3[c] = (-scale[c] * sdz[c]) / rows;
   }
   const k = constants(backend, [k1, k2, k3], C);
-  runShares(backend, "batchNormGradApply", applyRanges(rows, C).map(([r0, r1]) => [
+  runShares(backend, "batchNormGradApply", passRanges(rows, C).map(([r0, r1]) => [
     at(dy), at(x), at(dx), at(mean), sk.at[0], at(beta), k.at[0], k.at[1], k.at[2], r0, r1, C, relu ? 1 : 0,
   ]));
   disposeAll(backend, sk.info, k.info);

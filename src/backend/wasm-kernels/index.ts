@@ -5,9 +5,9 @@
  *
  * | kernel               | stock wasm 4.22          | ours                                  |
  * |----------------------|--------------------------|---------------------------------------|
- * | Conv2D, FusedConv2D  | XNNPACK                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3) (SIMD); 1×1: SIMD product; else direct (SIMD, XNNPACK's sums to the bit) |
- * | Conv2DBackpropFilter | missing                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3); SIMD (co in eights); else a forward conv or im2col + product |
- * | Conv2DBackpropInput  | scalar loop              | 3×3 stride 1: Winograd; 1×1: product; SIMD gather (ci in eights); else forward convs by phase or product + col2im |
+ * | Conv2D, FusedConv2D  | XNNPACK                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3) (SIMD); 4×4 stride 2: F(4×4, 2×2) over the phases; 1×1: SIMD product; else direct (SIMD, XNNPACK's sums to the bit) |
+ * | Conv2DBackpropFilter | missing                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3); 4×4 stride 2: F(4×4, 2×2); SIMD (co in eights); else a forward conv or im2col + product |
+ * | Conv2DBackpropInput  | scalar loop              | 3×3 stride 1: Winograd; 4×4 stride 2: F(4×4, 2×2); 1×1: product; SIMD gather (ci in eights); else forward convs by phase or product + col2im |
  * | BatchMatMul          | scalar if transposed/batched | SIMD (N in eights; long K in cached blocks; aᵀ·column as a row); else explicit transpose, per-matrix XNNPACK |
  * | _FusedMatMul         | scalar if transposed     | SIMD with bias and relu; else explicit transpose, then XNNPACK |
  * | UnsortedSegmentSum   | missing (gather's gradient) | scatter-add on the heap            |
@@ -20,7 +20,10 @@
  * | Add, Sub, Multiply, RealDiv | broadcasts element by element; same shapes on one thread | rows by SIMD (threads), one block of broadcast axes |
  * | FusedBatchNorm       | element by element, four wrapping indices | rows by SIMD (threads), same operations in order |
  * | LeakyRelu (+ its gradient) | element by element; gradient as 3 kernels | one SIMD pass each way (threads) |
+ * | Softplus             | element by element, log(exp(x) + 1) in float32 | one SIMD pass (threads), max(x, 0) + log1p(e^−|x|) |
  * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one pass each way with its own sigmoid, keeps μ and 1/σ (SIMD, threads) |
+ * | LatentLabBatchNormTrain(Grad) | (new) moments + batchNorm + relu as ~20 ops with the gradient | float64 channel sums in fixed shares, then one pass, each way (SIMD, threads) |
+ * | LatentLabConv2DAdd   | (new) conv, then two adds | 3×3 Winograd adding a bias per image and a residual in its output pass |
  * | LatentLabAdamUpdate (train/adam.ts) | (new) ~13 ops per variable | one kernel per variable (SIMD; large ones shared between threads) |
  *
  * "SIMD" marks LatentLab's own wasm module (wasm/kernels.ts, loaded by src/backend/simd.ts): the
@@ -29,7 +32,8 @@
  * spinning took a core from those helpers), so every forward conv is ours: Winograd
  * (winograd.ts) where it fits, else a direct conv (conv.ts, directForward) that sums as XNNPACK
  * does and gives its results to the bit, at two threads' speed (a DCGAN discriminator's 4×4
- * stride-2 conv: 38 ms; XNNPACK 47–54 ms on two threads, 95 ms on one).
+ * stride-2 conv: 38 ms; XNNPACK 47–54 ms on two threads, 95 ms on one; those now go by F(4×4,
+ * 2×2) where their channels allow, winograd-strided.ts).
  */
 import * as tf from "@tensorflow/tfjs";
 import { convKernels } from "./conv";

@@ -17,8 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, sizeOf } from "./heap";
-import { byteOffset, lineSlots, ranges, runShares, scratchFor, shareCount, slotSums } from "../simd";
-import { wasmThreads } from "../threads";
+import { byteOffset, lineSlots, passRanges, ranges, runShares, scratchFor, shareCount, slotSums } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -39,17 +38,6 @@ const ROWS_PER_SHARE = 2048;
 
 function shareRanges(rows: number): [number, number][] {
   return ranges(rows, shareCount(rows, ROWS_PER_SHARE));
-}
-
-/**
- * The forward pass sums nothing across rows, so its shares are cut for the threads alone: about
- * FORWARD_SHARE_FLOATS floats each, up to four per thread. By ROWS_PER_SHARE, a sampler's
- * 16×14×14×64 norm + SiLU (3 136 rows) ran as one share on one thread: 0.42 → 0.32 ms on two.
- */
-const FORWARD_SHARE_FLOATS = 1 << 15;
-
-function forwardRanges(rows: number, c: number): [number, number][] {
-  return ranges(rows, Math.max(1, Math.min(4 * wasmThreads(), Math.floor((rows * c) / FORWARD_SHARE_FLOATS))));
 }
 
 /** The constants of the SIMD sigmoid (wasm/kernels.ts, sigmoid4 and exp4), in its order, each as four lanes. */
@@ -79,7 +67,7 @@ function layerNorm({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelF
   const mean = backend.makeOutput([rows], "float32");
   const rstd = backend.makeOutput([rows], "float32");
   const consts = sigmoidConsts(backend);
-  const shares = forwardRanges(rows, c).map(([r0, r1]) => [at(x), at(y), at(gamma), at(beta), at(mean), at(rstd), r0, r1, c, epsilon, silu ? 1 : 0, consts.at]);
+  const shares = passRanges(rows, c).map(([r0, r1]) => [at(x), at(y), at(gamma), at(beta), at(mean), at(rstd), r0, r1, c, epsilon, silu ? 1 : 0, consts.at]);
   runShares(backend, "layerNormForward", shares);
   disposeAll(backend, consts.info);
   return [y, mean, rstd];
