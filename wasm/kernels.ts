@@ -2077,7 +2077,7 @@ export function softplus(x: usize, y: usize, i0: u32, i1: u32, k: usize): void {
   const whole = (<usize>i0 << 2) + ((end - (<usize>i0 << 2)) & ~(<usize>15));
   const ZERO = f32x4.splat(0);
   for (let i = <usize>i0 << 2; i < end; i += 16) {
-    const count = i < whole ? 4 : (end - i) >> 2;
+    const count: usize = i < whole ? 4 : (end - i) >> 2;
     const v = count == 4 ? v128.load(x + i) : loadPart(x + i, count);
     const u = exp4(f32x4.neg(f32x4.abs(v)), k);
     const s = f32x4.div(u, f32x4.add(v128.load(k + 208), u));
