@@ -189,7 +189,7 @@ describe("3×3 convs with a bias per image and an addend (fusedConv2dAdd: Latent
         const bias = withBias ? t[i++] : null;
         const imageBias = withImageBias ? (t[i++] as tf.Tensor2D) : null;
         const addend = withAddend ? t[i++] : null;
-        return fusedConv2dAdd(t[0] as tf.Tensor4D, t[1] as tf.Tensor4D, bias, imageBias, addend, pad);
+        return fusedConv2dAdd(t[0] as tf.Tensor4D, t[1] as tf.Tensor4D, bias, imageBias, addend, 1, pad);
       }, inputs);
     });
   }

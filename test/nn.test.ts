@@ -99,12 +99,20 @@ describe("nn layers", () => {
       const separate = tf.add(tf.add(conv.apply(x), tf.reshape(t, [2, 1, 1, 8])), r);
       assert.throws(() => conv.applyWith(x, { imageBias: tf.zeros([2, 4]) }), /imageBias must be \[2, 8\]/);
       assert.throws(() => conv.applyWith(x, { residual: tf.zeros([2, 6, 6, 8]) }), /residual must be shaped like the output \[2,6,5,8\]/);
+      // Strided (the conv, then the adds), "valid" padding: the output's shape [2, 2, 2, 8].
+      const strided = nn.conv2d("s", { inputs: 4, filters: 8, kernel: 3, stride: 2, padding: "valid", rng: rng(3) });
+      const r2 = tf.randomNormal([2, 2, 2, 8], 0, 1, "float32", 9);
+      const stridedFused = strided.applyWith(x, { imageBias: t, residual: r2 });
+      const stridedSeparate = tf.add(tf.add(strided.apply(x), tf.reshape(t, [2, 1, 1, 8])), r2);
+      assert.throws(() => strided.applyWith(x, { residual: r }), /residual must be shaped like the output \[2,2,2,8\]/);
       conv.dispose();
-      return [fused, separate];
+      strided.dispose();
+      return [fused, separate, stridedFused, stridedSeparate];
     };
     for (const backend of ["wasm", "cpu"] as const) {
-      const [fused, separate] = await on(backend, make);
+      const [fused, separate, stridedFused, stridedSeparate] = await on(backend, make);
       assertClose(fused, separate, 1e-5, `applyWith on ${backend}`);
+      assertClose(stridedFused, stridedSeparate, 1e-5, `strided applyWith on ${backend}`);
     }
   });
 

@@ -136,20 +136,20 @@ export function fusedConv2d(
 }
 
 /**
- * x ⊛ filter + bias + imageBias + addend, stride 1, NHWC: `imageBias` [batch, co] is added to
- * every pixel of its image (a U-Net's time embedding), `addend` is shaped like the output (a
- * residual). On wasm a 3×3 conv with input channels in fours and output channels in eights adds
- * them in its output pass (one kernel, LatentLabConv2DAdd), the two biases summed first;
- * otherwise the conv and then tfjs's adds.
+ * x ⊛ filter + bias + imageBias + addend, NHWC: `imageBias` [batch, co] is added to every pixel
+ * of its image (a U-Net's time embedding), `addend` is shaped like the output (a residual). On
+ * wasm a 3×3 stride-1 conv with input channels in fours and output channels in eights adds them
+ * in its output pass (one kernel, LatentLabConv2DAdd), the two biases summed first; otherwise
+ * the conv and then tfjs's adds.
  */
 export function fusedConv2dAdd(
-  x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor | null, imageBias: tf.Tensor2D | null, addend: tf.Tensor | null, pad: "same" | "valid",
+  x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor | null, imageBias: tf.Tensor2D | null, addend: tf.Tensor | null, stride: number, pad: "same" | "valid",
 ): tf.Tensor4D {
   const [kh, kw, ci, co] = filter.shape;
-  const fused = tf.getKernel(CONV_ADD, tf.getBackend()) !== undefined && x.dtype === "float32" && kh === 3 && kw === 3 && ci % 4 === 0 && co % 8 === 0;
+  const fused = tf.getKernel(CONV_ADD, tf.getBackend()) !== undefined && x.dtype === "float32" && stride === 1 && kh === 3 && kw === 3 && ci % 4 === 0 && co % 8 === 0;
   if (!fused) {
     return tf.tidy(() => {
-      let y: tf.Tensor = fusedConv2d(x, filter, bias, 1, pad, "linear");
+      let y: tf.Tensor = fusedConv2d(x, filter, bias, stride, pad, "linear");
       if (imageBias) y = tf.add(y, tf.reshape(imageBias, [x.shape[0], 1, 1, co]));
       return (addend ? tf.add(y, addend) : y) as tf.Tensor4D;
     });

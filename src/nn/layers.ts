@@ -189,23 +189,15 @@ export function conv2d(name: string, o: ConvOptions): ConvModule {
     tf.tidy(() => {
       expectImage(x, c.inputs, `conv2d("${name}").applyWith`);
       const { imageBias, residual } = add;
-      if (c.stride !== 1) {
-        // Strided: the conv, then the adds.
-        let y: tf.Tensor = fusedConv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, bias, c.stride, c.padding, "linear");
-        if (imageBias) y = tf.add(y, tf.reshape(imageBias, [x.shape[0], 1, 1, c.filters]));
-        if (residual) y = tf.add(y, residual);
-        return activate(y, c.act);
-      }
       if (imageBias && (imageBias.rank !== 2 || imageBias.shape[0] !== x.shape[0] || imageBias.shape[1] !== c.filters)) {
         throw new Error(`conv2d("${name}").applyWith: imageBias must be [${x.shape[0]}, ${c.filters}] (one bias per image and filter), got [${imageBias.shape}].`);
       }
-      const outH = c.padding === "same" ? x.shape[1] : (x.shape[1] as number) - c.kernel + 1;
-      const outW = c.padding === "same" ? x.shape[2] : (x.shape[2] as number) - c.kernel + 1;
-      const out = [x.shape[0], outH, outW, c.filters];
+      const side = (n: number) => (c.padding === "same" ? Math.ceil(n / c.stride) : Math.floor((n - c.kernel) / c.stride) + 1);
+      const out = [x.shape[0], side(x.shape[1] as number), side(x.shape[2] as number), c.filters];
       if (residual && residual.shape.join() !== out.join()) {
         throw new Error(`conv2d("${name}").applyWith: residual must be shaped like the output [${out}], got [${residual.shape}].`);
       }
-      const y = fusedConv2dAdd(x as tf.Tensor4D, kernel as tf.Tensor4D, bias, (imageBias as tf.Tensor2D) ?? null, residual ?? null, c.padding);
+      const y = fusedConv2dAdd(x as tf.Tensor4D, kernel as tf.Tensor4D, bias, (imageBias as tf.Tensor2D) ?? null, residual ?? null, c.stride, c.padding);
       return activate(y, c.act);
     });
   return Object.assign(leaf, { applyWith });
