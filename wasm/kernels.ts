@@ -2089,3 +2089,42 @@ export function softplus(x: usize, y: usize, i0: u32, i1: u32, k: usize): void {
     else storePart(y + i, out, count);
   }
 }
+
+// ---- col2im: the adjoint of im2col, for a conv's input gradient by product ----
+
+/**
+ * dx[b, oh·sh − top + kh, ow·sw − left + kw, i] += col[(b, oh, ow), (kh, kw, i)] for images
+ * [b0, b1) of an undilated conv (dx starts at zero): output pixel by output pixel in order, then
+ * tap row by tap row, each row's taps inside the image one contiguous run, added four floats at
+ * a time. Every dx float gets its terms in the same order as conv.ts's col2im loop, so the sums
+ * are that loop's to the bit.
+ */
+export function col2im(
+  col: usize, dx: usize, H: u32, W: u32, ci: u32, OH: u32, OW: u32, fh: u32, fw: u32, sh: u32, sw: u32, top: i32, left: i32,
+  b0: u32, b1: u32,
+): void {
+  const cB = (<usize>ci) << 2;
+  const rowB = (<usize>fw) * cB; // one tap row of a patch
+  for (let b = b0; b < b1; b++) {
+    const image = dx + (<usize>b) * (<usize>H) * (<usize>W) * cB;
+    let src = col + (<usize>b) * (<usize>OH) * (<usize>OW) * (<usize>fh) * rowB;
+    for (let oh: u32 = 0; oh < OH; oh++) {
+      const ih0 = <i32>(oh * sh) - top;
+      for (let ow: u32 = 0; ow < OW; ow++) {
+        const iw0 = <i32>(ow * sw) - left;
+        const kwLo: i32 = iw0 < 0 ? -iw0 : 0;
+        const kwHi: i32 = <i32>W - iw0 < <i32>fw ? <i32>W - iw0 : <i32>fw;
+        for (let kh: u32 = 0; kh < fh; kh++, src += rowB) {
+          const ih = ih0 + <i32>kh;
+          if (ih < 0 || ih >= <i32>H || kwLo >= kwHi) continue;
+          const d = image + ((<usize>ih) * (<usize>W) + <usize>(iw0 + kwLo)) * cB;
+          const s = src + (<usize>kwLo) * cB;
+          const bytes = (<usize>(kwHi - kwLo)) * cB;
+          let i: usize = 0;
+          for (; i + 16 <= bytes; i += 16) v128.store(d + i, f32x4.add(v128.load(d + i), v128.load(s + i)));
+          for (; i < bytes; i += 4) store<f32>(d + i, load<f32>(d + i) + load<f32>(s + i));
+        }
+      }
+    }
+  }
+}
