@@ -569,6 +569,24 @@ describe("LatentLabLayerNorm on wasm (layer norm + optional SiLU, one kernel eac
     });
   }
 
+  it("with σ(z) kept from the forward pass (as under a tape), gives the recomputing gradient's values to the bit", async () => {
+    await tf.setBackend("wasm");
+    for (const shape of [[2, 5, 7, 6], [16, 16, 16, 32]]) {
+      const c = shape[shape.length - 1];
+      const [x, g, b, dy] = [shape, [c], [c], shape].map((s, i) => tf.tensor(data(31 + i, sizeOf(s)), s));
+      const attrs = { epsilon: 1e-5, silu: true };
+      const [y, mean, rstd, sig] = tf.engine().runKernel(LAYER_NORM, { x, gamma: g, beta: b }, { ...attrs, keepSigmoid: true }) as tf.Tensor[];
+      assert.deepEqual(sig.shape, shape);
+      const kept = tf.engine().runKernel(LAYER_NORM_GRAD, { dy, x, gamma: g, beta: b, mean, rstd, sig }, attrs) as tf.Tensor[];
+      const again = tf.engine().runKernel(LAYER_NORM_GRAD, { dy, x, gamma: g, beta: b, mean, rstd }, attrs) as tf.Tensor[];
+      kept.forEach((t, i) => {
+        const [p, q] = [t.dataSync(), again[i].dataSync()];
+        for (let j = 0; j < p.length; j++) assert.ok(Object.is(p[j], q[j]), `[${shape}] output ${i} element ${j}: ${p[j]} vs ${q[j]}`);
+      });
+      tf.dispose([x, g, b, dy, y, mean, rstd, sig, ...kept, ...again]);
+    }
+  });
+
   it("is a kernel on wasm only (cpu runs the tfjs ops it is compared with), and keeps no tensor after a gradient", async () => {
     assert.ok(tf.getKernel(LAYER_NORM, "wasm") && tf.getKernel(LAYER_NORM_GRAD, "wasm"));
     assert.equal(tf.getKernel(LAYER_NORM, "cpu"), undefined);

@@ -169,10 +169,11 @@ export function sumMiddle(x: usize, out: usize, outer: u32, reduce: u32, inner: 
 /**
  * Rows [r0, r1) of y = z or z·σ(z) (`silu`), z = (x − μ)·r·γ + β with μ and r = 1/√(var + ε) of
  * each row of c floats (stored to mean and rstd): one read of the row from memory, one write.
- * `consts` is the sigmoid's table (see sigmoid4).
+ * `consts` is the sigmoid's table (see sigmoid4). With `sig` (not 0), σ(z) is stored there too
+ * (x's shape), for the gradient to read instead of recomputing it.
  */
 export function layerNormForward(
-  x: usize, y: usize, gamma: usize, beta: usize, mean: usize, rstd: usize, r0: u32, r1: u32, c: u32, eps: f32, silu: bool, consts: usize,
+  x: usize, y: usize, gamma: usize, beta: usize, mean: usize, rstd: usize, r0: u32, r1: u32, c: u32, eps: f32, silu: bool, consts: usize, sig: usize,
 ): void {
   const rowBytes = (<usize>c) << 2;
   const cf = <f32>c;
@@ -207,13 +208,18 @@ export function layerNormForward(
       if (silu) {
         // z·σ(z) over the row just written (still in the first-level cache), whole vectors first.
         const whole = rowBytes & ~(<usize>15);
+        const sRow = sig + r * rowBytes;
         for (let i: usize = 0; i < whole; i += 16) {
           const z = v128.load(q + i);
-          v128.store(q + i, f32x4.mul(z, sigmoid4(z, consts)));
+          const sg = sigmoid4(z, consts);
+          if (sig != 0) v128.store(sRow + i, sg);
+          v128.store(q + i, f32x4.mul(z, sg));
         }
         if (whole < rowBytes) {
           const z = loadPart(q + whole, (rowBytes - whole) >> 2);
-          storePart(q + whole, f32x4.mul(z, sigmoid4(z, consts)), (rowBytes - whole) >> 2);
+          const sg = sigmoid4(z, consts);
+          if (sig != 0) storePart(sRow + whole, sg, (rowBytes - whole) >> 2);
+          storePart(q + whole, f32x4.mul(z, sg), (rowBytes - whole) >> 2);
         }
       }
     }
@@ -227,10 +233,11 @@ export function layerNormForward(
  * in order). Rows go by in blocks of 64 summed in float32 lanes at `block` (scratch for 2c floats,
  * each c rounded up to a multiple of 4, then 128 floats for the rows' mean(g) and mean(g·x̂)); the
  * first pass runs over a block's rows (or 16 KB of them, see blockRows) before the second.
+ * With `sig` (not 0), σ(z) is read from there (the forward pass's) instead of recomputed.
  */
 export function layerNormBackward(
   dy: usize, x: usize, gamma: usize, beta: usize, mean: usize, rstd: usize, dx: usize, acc: usize, block: usize,
-  r0: u32, r1: u32, c: u32, silu: bool, consts: usize,
+  r0: u32, r1: u32, c: u32, silu: bool, consts: usize, sig: usize,
 ): void {
   const rowBytes = (<usize>c) << 2;
   const cf = <f32>c;
@@ -256,7 +263,7 @@ export function layerNormBackward(
           let d = rowLoad(dy + o, i, rowBytes);
           if (silu) {
             const z = f32x4.add(f32x4.mul(xh, gm), rowLoad(beta, i, rowBytes));
-            const sg = sigmoid4(z, consts);
+            const sg = sig != 0 ? rowLoad(sig + o, i, rowBytes) : sigmoid4(z, consts);
             d = f32x4.mul(f32x4.mul(d, sg), f32x4.add(ONE, f32x4.mul(z, f32x4.sub(ONE, sg))));
           }
           if (i + 16 > rowBytes) d = v128.and(d, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(<i32>((rowBytes - i) >> 2))));

@@ -34,9 +34,9 @@ export interface SimdKernels {
     top: number, left: number, r0: number, r1: number, tb: number): void;
   winogradFilterGradOut(du: number, dg: number, ci: number, co: number): void;
   layerNormForward(x: number, y: number, gamma: number, beta: number, mean: number, rstd: number, r0: number, r1: number, c: number,
-    eps: number, silu: boolean | number, consts: number): void;
+    eps: number, silu: boolean | number, consts: number, sig: number): void;
   layerNormBackward(dy: number, x: number, gamma: number, beta: number, mean: number, rstd: number, dx: number, acc: number, block: number,
-    r0: number, r1: number, c: number, silu: boolean | number, consts: number): void;
+    r0: number, r1: number, c: number, silu: boolean | number, consts: number, sig: number): void;
   leakyRelu(x: number, y: number, i0: number, i1: number, alpha: number): void;
   leakyReluGrad(x: number, dy: number, dx: number, i0: number, i1: number, alpha: number): void;
   matmulBlocked(a: number, rowStride: number, colStride: number, b: number, c: number, N: number, K: number, m0: number, m1: number, kBlock: number, pack: number): void;

@@ -253,29 +253,31 @@ export interface BatchNormOptions extends NormOptions {
 
 /**
  * A norm as one kernel and one gradient kernel (LatentLab's on wasm): `kernel` gives
- * [y, a, b] from { x, gamma, beta } (a and b the statistics its gradient needs, named `stats`),
- * and `gradKernel` [dx, dgamma, dbeta] from { dy, x, gamma, beta, a, b }. `seen` gets a and b
- * while they live. Without a tape the kernel runs alone; with one, as an op with that gradient.
+ * [y, ...saved] from { x, gamma, beta } (what its gradient needs, named `stats`), and
+ * `gradKernel` [dx, dgamma, dbeta] from { dy, x, gamma, beta, ...saved }. `seen` gets the first
+ * two saved while they live. Without a tape the kernel runs alone with `attrs`; with one, with
+ * `tapeAttrs` (default `attrs`), as an op with that gradient.
  */
 function normKernels(
-  kernel: string, gradKernel: string, stats: [string, string], x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, attrs: tf.NamedAttrMap,
-  seen: (a: tf.Tensor, b: tf.Tensor) => void = () => {},
+  kernel: string, gradKernel: string, stats: string[], x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, attrs: tf.NamedAttrMap,
+  seen: (a: tf.Tensor, b: tf.Tensor) => void = () => {}, tapeAttrs: tf.NamedAttrMap = attrs,
 ): tf.Tensor {
   if (!tf.engine().isTapeOn()) {
-    const [y, a, b] = tf.engine().runKernel(kernel, { x, gamma, beta }, attrs) as tf.Tensor[];
-    seen(a, b);
-    tf.dispose([a, b]);
+    const [y, ...rest] = tf.engine().runKernel(kernel, { x, gamma, beta }, attrs) as tf.Tensor[];
+    seen(rest[0], rest[1]);
+    tf.dispose(rest);
     return y;
   }
   const op = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, bt: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, a, b] = tf.engine().runKernel(kernel, { x: xi, gamma: g, beta: bt }, attrs) as tf.Tensor[];
-    seen(a, b);
-    save([xi, g, bt, a, b]);
+    const [y, ...rest] = tf.engine().runKernel(kernel, { x: xi, gamma: g, beta: bt }, tapeAttrs) as tf.Tensor[];
+    seen(rest[0], rest[1]);
+    save([xi, g, bt, ...rest]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sg, sb, sa, ss] = saved;
-        return tf.engine().runKernel(gradKernel, { dy, x: sx, gamma: sg, beta: sb, [stats[0]]: sa, [stats[1]]: ss }, attrs) as tf.Tensor[];
+        const [sx, sg, sb, ...kept] = saved;
+        const named = Object.fromEntries(stats.map((name, i) => [name, kept[i]]));
+        return tf.engine().runKernel(gradKernel, { dy, x: sx, gamma: sg, beta: sb, ...named }, tapeAttrs) as tf.Tensor[];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
@@ -368,7 +370,9 @@ export function layerNormOp(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps
       return silu ? activate(z, "silu") : z;
     });
   }
-  return normKernels(LAYER_NORM, LAYER_NORM_GRAD, ["mean", "rstd"], x, gamma, beta, attrs);
+  // Recording a gradient, the kernel also keeps σ(z) for it (LayerNormAttrs.keepSigmoid).
+  const tapeAttrs = { epsilon, silu, keepSigmoid: silu } as unknown as tf.NamedAttrMap;
+  return normKernels(LAYER_NORM, LAYER_NORM_GRAD, silu ? ["mean", "rstd", "sig"] : ["mean", "rstd"], x, gamma, beta, attrs, undefined, tapeAttrs);
 }
 
 /** Layer normalisation over the last axis (Ba et al. 2016), optionally followed by SiLU. */
