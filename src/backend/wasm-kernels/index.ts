@@ -21,7 +21,7 @@
  * | FusedBatchNorm       | element by element, four wrapping indices | rows by SIMD (threads), same operations in order |
  * | LeakyRelu (+ its gradient) | element by element; gradient as 3 kernels | one SIMD pass each way (threads) |
  * | Softplus             | element by element, log(exp(x) + 1) in float32 | one SIMD pass (threads), max(x, 0) + log1p(e^−|x|) |
- * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one pass each way with its own sigmoid, keeps μ and 1/σ (SIMD, threads) |
+ * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one pass each way with its own sigmoid, keeps μ, 1/σ and (training with SiLU) σ(z) (SIMD, threads) |
  * | LatentLabBatchNormTrain(Grad) | (new) moments + batchNorm + relu as ~20 ops with the gradient | float64 channel sums in fixed shares, then one pass, each way (SIMD, threads) |
  * | LatentLabConv2DAdd   | (new) conv, then two adds | 3×3 Winograd adding a bias per image and a residual in its output pass |
  * | LatentLabAdamUpdate (train/adam.ts) | (new) ~13 ops per variable | one kernel per variable (SIMD; large ones shared between threads) |
