@@ -870,7 +870,8 @@ export function winogradFilter(g: usize, u: usize, ci: u32, co: u32, turn: bool,
 }
 
 /**
- * The traversal of both filter transforms (tile m = 2 or 4) for U's rows [a0, a1) (its second
+ * The traversal of the filter transforms (`m`: 2 and 4 for F(2×2, 3×3) and F(4×4, 3×3), 42 for
+ * F(4×4, 2×2) of a 2×2 filter) for U's rows [a0, a1) (its second
  * axis: ci, or co turned), four channels at a time along U's last axis (co, or ci turned: in
  * eights wherever a Winograd conv runs; their g lanes gLane bytes apart), each given the first's
  * filter taps at `at` and its U at `out` (positions `tap` bytes apart). (A switch, not function
@@ -886,7 +887,8 @@ export function winogradFilter(g: usize, u: usize, ci: u32, co: u32, turn: bool,
       const at = g + (i * <usize>co + o) * 4;
       const out = u + (turn ? o * <usize>ci + i : i * <usize>co + o) * 4;
       if (m == 2) filter2Four(at, out, tap, gLane, turn);
-      else filter4Four(at, out, tap, gLane, turn, tmp);
+      else if (m == 4) filter4Four(at, out, tap, gLane, turn, tmp);
+      else filter42Four(at, out, tap, gLane, turn, tmp);
     }
   }
 }
@@ -997,6 +999,13 @@ export function winogradFilterGrad(
       }
     }
     filterGradProducts(v, vPos, z, zPos, dU, ci, co, n, 4 * <usize>(r1 - r0));
+  }
+}
+
+/** The 16 pixel addresses of dy's 4×4 block from (oh, ow) of image b, row by row, at `table` (`zeros` outside dy). */
+@inline function tilePointers(table: usize, dy: usize, zeros: usize, b: u32, oh: i32, ow: i32, OH: u32, OW: u32, coB: usize): void {
+  for (let r: i32 = 0; r < 4; r++) {
+    for (let s: i32 = 0; s < 4; s++) store<usize>(table + <usize>(r * 4 + s) * sizeof<usize>(), pixel(dy, zeros, b, oh + r, ow + s, OH, OW, coB));
   }
 }
 
@@ -1475,11 +1484,7 @@ export function winograd4FilterGrad(
       // its rows. A block past dy's edge reads its pixels through the table (x's pointers are
       // done with), zeros outside.
       const whole = oh + 4 <= <i32>OH && ow + 4 <= <i32>OW;
-      if (!whole) {
-        for (let r: i32 = 0; r < 4; r++) {
-          for (let s: i32 = 0; s < 4; s++) store<usize>(table + <usize>(r * 4 + s) * sizeof<usize>(), pixel(dy, scratch, b, oh + r, ow + s, OH, OW, coB));
-        }
-      }
+      if (!whole) tilePointers(table, dy, scratch, b, oh, ow, OH, OW, coB);
       const d = dy + ((<usize>b * <usize>OH + <usize>oh) * <usize>OW + <usize>ow) * coB;
       for (let o: usize = 0; o < coB; o += 16) {
         for (let s: usize = 0; s < 4; s++) {
@@ -1877,22 +1882,17 @@ export function winograd42Conv(
  * is scratch for 10 vectors. This call makes U's rows [a0, a1) (k, or n turned): a thread's share.
  */
 export function winograd42Filter(g: usize, u: usize, K: u32, N: u32, turn: bool, tmp: usize, a0: u32, a1: u32): void {
-  const tap = (<usize>K) * (<usize>N) << 2;
-  const inner: usize = turn ? <usize>K : <usize>N;
-  const gLane: usize = turn ? (<usize>N) << 2 : 4;
-  for (let a = <usize>a0; a < <usize>a1; a++) {
-    for (let bb: usize = 0; bb < inner; bb += 4) {
-      const k = turn ? bb : a, nn = turn ? a : bb;
-      const at = g + (k * <usize>N + nn) * 4;
-      const out = u + (turn ? nn * <usize>K + k : k * <usize>N + nn) * 4;
-      // Taps (0, 0), (0, 1), (1, 0), (1, 1); turned, the last first.
-      const g00 = load4(at + (turn ? 3 : 0) * tap, gLane), g01 = load4(at + (turn ? 2 : 1) * tap, gLane);
-      const g10 = load4(at + (turn ? 1 : 2) * tap, gLane), g11 = load4(at + (turn ? 0 : 3) * tap, gLane);
-      g5(g00, g10, tmp, 32);
-      g5(g01, g11, tmp + 16, 32);
-      for (let r: usize = 0; r < 5; r++) g5(v128.load(tmp + r * 32), v128.load(tmp + r * 32 + 16), out + 5 * r * tap, tap);
-    }
-  }
+  eachFilterPair(g, u, K, N, turn, tmp, 42, a0, a1);
+}
+
+/** F(4×4, 2×2)'s U for four channels (see eachFilterPair): G down the two columns into tmp [5][2] (vectors), then along its five rows. */
+@inline function filter42Four(at: usize, out: usize, tap: usize, gLane: usize, turn: bool, tmp: usize): void {
+  // Taps (0, 0), (0, 1), (1, 0), (1, 1); turned, the last first.
+  const g00 = load4(at + (turn ? 3 : 0) * tap, gLane), g01 = load4(at + (turn ? 2 : 1) * tap, gLane);
+  const g10 = load4(at + (turn ? 1 : 2) * tap, gLane), g11 = load4(at + (turn ? 0 : 3) * tap, gLane);
+  g5(g00, g10, tmp, 32);
+  g5(g01, g11, tmp + 16, 32);
+  for (let r: usize = 0; r < 5; r++) g5(v128.load(tmp + r * 32), v128.load(tmp + r * 32 + 16), out + 5 * r * tap, tap);
 }
 
 /** A of F(4×4, 2×2) (Aᵀ's transpose) applied to four vectors; stores d0, d0 + d1 + d2 + d3, d0 − d1 + d2 − d3, d0 + 2d1 + 4d2 + 8d3, d3 at out, out + step, …. */
@@ -1937,9 +1937,7 @@ export function winograd42FilterGrad(
       const b = t / (th * tw);
       const oh = <i32>(4 * ((t / tw) % th)), ow = <i32>(4 * (t % tw));
       // Z from the tile's 4×4 block of dy: A down its four columns into tmp [5][4], then along its rows.
-      for (let r: i32 = 0; r < 4; r++) {
-        for (let s: i32 = 0; s < 4; s++) store<usize>(table + <usize>(r * 4 + s) * sizeof<usize>(), pixel(dy, scratch, b, oh + r, ow + s, OH, OW, coB));
-      }
+      tilePointers(table, dy, scratch, b, oh, ow, OH, OW, coB);
       for (let o: usize = 0; o < coB; o += 16) {
         for (let s: usize = 0; s < 4; s++) {
           const a = table + s * sizeof<usize>();

@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
-import { WasmBackend } from "./wasm-kernels/heap";
+import { WasmBackend, heapF32 } from "./wasm-kernels/heap";
 import { wasmThreads } from "./threads";
 import { CONTROL, HEADER_INTS, awaitChange } from "./simd-control";
 
@@ -259,6 +259,17 @@ export function scratchFor(backend: WasmBackend, count: number, floats: number):
   const info = backend.makeOutput([count * each + 4], "float32");
   const base = 16 * Math.ceil(byteOffset(backend, info) / 16);
   return { info, at: (i) => base + 4 * each * i };
+}
+
+/**
+ * Float32 tables copied into one scratch tensor (the caller disposes `info`), table i 16-byte
+ * aligned at `at[i]`: the constants a SIMD kernel reads, since the module has no data of its own.
+ */
+export function heapTables(backend: WasmBackend, tables: Float32Array[]): { info: tf.TensorInfo; at: number[] } {
+  const scratch = scratchFor(backend, tables.length, Math.max(...tables.map((t) => t.length)));
+  const heap = heapF32(backend);
+  tables.forEach((t, i) => heap.set(t, scratch.at(i) / 4));
+  return { info: scratch.info, at: tables.map((_, i) => scratch.at(i)) };
 }
 
 /**

@@ -8,8 +8,8 @@
  * recorded; a gradient of a gradient (WGAN-GP, R1) keeps tfjs's differentiable ops.
  */
 import * as tf from "@tensorflow/tfjs";
-import { asWasmBackend, disposeAll, heapF32, runOriginal, sizeOf } from "./heap";
-import { byteOffset, ranges, runShares, scratchFor, shareCount } from "../simd";
+import { asWasmBackend, disposeAll, runOriginal, sizeOf } from "./heap";
+import { byteOffset, heapTables, ranges, runShares, shareCount } from "../simd";
 import { SIGMOID_CONSTS } from "./layernorm";
 
 type TensorInfo = tf.TensorInfo;
@@ -89,10 +89,9 @@ function softplus({ inputs, backend: anyBackend }: Parameters<tf.KernelFunc>[0])
   const y = backend.makeOutput(x.shape, "float32");
   const n = sizeOf(x.shape);
   if (n === 0) return y;
-  const consts = scratchFor(backend, 1, SOFTPLUS_CONSTS.length);
-  heapF32(backend).set(SOFTPLUS_CONSTS, consts.at(0) / 4);
+  const consts = heapTables(backend, [SOFTPLUS_CONSTS]);
   const [px, py] = [byteOffset(backend, x), byteOffset(backend, y)];
-  runShares(backend, "softplus", elementShares(n).map(([i0, i1]) => [px, py, i0, i1, consts.at(0)]));
+  runShares(backend, "softplus", elementShares(n).map(([i0, i1]) => [px, py, i0, i1, consts.at[0]]));
   disposeAll(backend, consts.info);
   return y;
 }

@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, runOriginal, sizeOf } from "./heap";
-import { byteOffset, lineSlots, passRanges, ranges, runShares, scratchFor, shareCount, slotSums } from "../simd";
+import { byteOffset, heapTables, lineSlots, passRanges, ranges, runShares, shareCount, slotSums } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -90,14 +90,6 @@ function normScale(heap: Float32Array, variance: number, gamma: number, C: numbe
   return { rstd, scale };
 }
 
-/** Float32 rows of C values copied into one scratch tensor; returns their byte addresses. */
-function constants(backend: WasmBackend, rows: Float32Array[], C: number): { info: TensorInfo; at: number[] } {
-  const scratch = scratchFor(backend, rows.length, C);
-  const heap = heapF32(backend);
-  rows.forEach((r, i) => heap.set(r, scratch.at(i) / 4));
-  return { info: scratch.info, at: rows.map((_, i) => scratch.at(i)) };
-}
-
 function batchNormTrain({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo[] {
   const backend = asWasmBackend(anyBackend);
   const at = (t: TensorInfo) => byteOffset(backend, t);
@@ -117,7 +109,7 @@ function batchNormTrain({ inputs, backend: anyBackend, attrs }: Parameters<tf.Ke
     heap[v + c] = Math.max(0, s2[c] / rows - mu * mu);
   }
   const { scale } = normScale(heap, v, floatOffset(backend, gamma), C, epsilon);
-  const k = constants(backend, [scale], C);
+  const k = heapTables(backend, [scale]);
   runShares(backend, "batchNormApply", passRanges(rows, C).map(([r0, r1]) => [at(x), at(y), at(mean), k.at[0], at(beta), r0, r1, C, relu ? 1 : 0]));
   disposeAll(backend, k.info);
   return [y, mean, variance];
@@ -131,7 +123,7 @@ function batchNormTrainGrad({ inputs, backend: anyBackend, attrs }: Parameters<t
   const C = x.shape[x.shape.length - 1];
   const rows = sizeOf(x.shape) / C;
   const { rstd, scale } = normScale(heapF32(backend), floatOffset(backend, variance), floatOffset(backend, gamma), C, epsilon);
-  const sk = constants(backend, [scale, rstd], C);
+  const sk = heapTables(backend, [scale, rstd]);
   const [sdz, sdzx] = channelSums(backend, rows, C, (acc, r0, r1) => [at(dy), at(x), at(mean), sk.at[0], at(beta), sk.at[1], acc, r0, r1, C, relu ? 1 : 0], "batchNormGradSums");
   const dx = backend.makeOutput(x.shape, "float32");
   const dgamma = backend.makeOutput([C], "float32");
@@ -146,7 +138,7 @@ function batchNormTrainGrad({ inputs, backend: anyBackend, attrs }: Parameters<t
     k2[c] = (-scale[c] * rstd[c] * sdzx[c]) / rows;
     k3[c] = (-scale[c] * sdz[c]) / rows;
   }
-  const k = constants(backend, [k1, k2, k3], C);
+  const k = heapTables(backend, [k1, k2, k3]);
   runShares(backend, "batchNormGradApply", passRanges(rows, C).map(([r0, r1]) => [
     at(dy), at(x), at(dx), at(mean), sk.at[0], at(beta), k.at[0], k.at[1], k.at[2], r0, r1, C, relu ? 1 : 0,
   ]));

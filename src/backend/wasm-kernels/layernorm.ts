@@ -19,7 +19,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, floatOffset, heapF32, sizeOf } from "./heap";
-import { byteOffset, lineSlots, passRanges, ranges, runShares, scratchFor, shareCount, slotSums } from "../simd";
+import { byteOffset, heapTables, lineSlots, passRanges, ranges, runShares, shareCount, slotSums } from "../simd";
 
 type TensorInfo = tf.TensorInfo;
 
@@ -59,9 +59,8 @@ export const SIGMOID_CONSTS = (() => {
 
 /** A tensor holding SIGMOID_CONSTS (the caller disposes it) and the 16-byte-aligned address of the table in it. */
 function sigmoidConsts(backend: WasmBackend): { info: TensorInfo; at: number } {
-  const scratch = scratchFor(backend, 1, SIGMOID_CONSTS.length);
-  heapF32(backend).set(SIGMOID_CONSTS, scratch.at(0) / 4);
-  return { info: scratch.info, at: scratch.at(0) };
+  const table = heapTables(backend, [SIGMOID_CONSTS]);
+  return { info: table.info, at: table.at[0] };
 }
 
 function layerNorm({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo[] {

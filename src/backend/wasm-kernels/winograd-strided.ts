@@ -18,21 +18,19 @@ import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, disposeAll, heapF32, floatOffset } from "./heap";
 import { byteOffset, ranges, runShares, scratchFor, simdKernels, threadScratch } from "../simd";
 import { wasmThreads } from "../threads";
+import { LINE_FLOATS, filterTransformRows, tileBlock } from "./winograd";
 
 type TensorInfo = tf.TensorInfo;
 
 /** Winograd positions of F(4×4, 2×2): a 5×5 patch per tile. */
 const POSITIONS = 25;
 
-/** Floats in a cache line: the gap after each position's rows in scratch (positionStride in wasm/kernels.ts). */
-const LINE_FLOATS = 16;
-
-/** Tiles a share transforms at a time: their V and M fill about this much of the second-level cache. */
+/**
+ * Tiles a share transforms at a time: their V and M fill about this much of the second-level
+ * cache. With winograd.ts's 192 KB (8 tiles of 64 + 128 channels) the 3.2 MB of a 64 → 128
+ * filter's U streamed from memory for every block: forward 20 ms, against 18 with 1 MB.
+ */
 const TILE_BLOCK_BYTES = 1024 * 1024;
-
-function tileBlock(channels: number, bytes = TILE_BLOCK_BYTES): number {
-  return Math.max(8, 4 * Math.floor(bytes / (16 * POSITIONS * channels)));
-}
 
 /**
  * Whether a conv goes by phases: 4×4 taps, stride 2, no dilation, input channels in fours and
@@ -83,14 +81,11 @@ function regroupTaps(backend: WasmBackend, from: TensorInfo, toPhases: boolean):
   return out;
 }
 
-/** Filter transforms go in shares of U's rows of about this many channel pairs (see winograd.ts). */
-const FILTER_PAIRS_PER_SHARE = 512;
-
 /** U = G g' Gᵀ for g' [2, 2, K, N]: [25, K, N], or turned [25, N, K]. */
 function filterTransform(backend: WasmBackend, g: TensorInfo, turn: boolean): TensorInfo {
   const [, , K, N] = g.shape;
   const u = backend.makeOutput(turn ? [POSITIONS, N, K] : [POSITIONS, K, N], "float32");
-  const rows = ranges(turn ? N : K, Math.min(4 * wasmThreads(), Math.max(1, Math.floor((K * N) / FILTER_PAIRS_PER_SHARE))));
+  const rows = filterTransformRows(turn ? N : K, K * N);
   const tmp = threadScratch(backend, 40, 5); // 10 vectors
   runShares(backend, "winograd42Filter", rows.map(([a0, a1]) => [byteOffset(backend, g), byteOffset(backend, u), K, N, turn ? 1 : 0, 0, a0, a1]), tmp);
   disposeAll(backend, tmp.info);
@@ -121,7 +116,7 @@ function phaseConv(backend: WasmBackend, g: Geometry, u: TensorInfo, bias: Tenso
   const tiles = batch * Math.ceil(g.OH2 / 4) * Math.ceil(g.OW2 / 4);
   if (tiles === 0) return y;
   const K = g.P * g.P * c, N = g.Q * g.Q * co;
-  const tb = tileBlock(K + N);
+  const tb = tileBlock(POSITIONS, K + N, TILE_BLOCK_BYTES);
   const parts = ranges(tiles, 4 * wasmThreads(), tb);
   // c zeros, 25 pointers, 25 vectors, V and M with a line after each position's rows, then matmul's 4·K.
   const scratch = threadScratch(backend, c + 4 + 50 + 100 + POSITIONS * (tb * (K + N) + 2 * LINE_FLOATS) + 4 * K, 4);
@@ -180,7 +175,7 @@ export function stridedFilterGradientByWinograd(backend: WasmBackend, x: TensorI
   const tiles = batch * Math.ceil(OH / 4) * Math.ceil(OW / 4);
   const parts = ranges(tiles, FILTER_SHARES);
   const du = backend.makeOutput([Math.max(1, parts.length), POSITIONS, K, co], "float32");
-  const tb = tileBlock(K + co, FILTER_BLOCK_BYTES);
+  const tb = tileBlock(POSITIONS, K + co, FILTER_BLOCK_BYTES);
   // max(ci, co) zeros, 25 pointers, 25 vectors, V and Z with a line after each position's rows, then matmul's 4·tb.
   const scratch = threadScratch(backend, Math.max(ci, co) + 4 + 50 + 100 + POSITIONS * (tb * (K + co) + 2 * LINE_FLOATS) + 4 * tb, 3);
   const at = (t: TensorInfo) => byteOffset(backend, t);

@@ -22,13 +22,13 @@ import { wasmThreads } from "../threads";
 type TensorInfo = tf.TensorInfo;
 
 /** Floats in a cache line: the gap after each Winograd position's rows in scratch (positionStride in wasm/kernels.ts). */
-const LINE_FLOATS = 16;
+export const LINE_FLOATS = 16;
 
 /** Tiles a share transforms at a time: their V and M fill about this much of a core's L2 (512 KB on the AMD EPYC it was tuned on). */
 const TILE_BLOCK_BYTES = 192 * 1024;
 
 /** Tiles per block for `positions` Winograd positions of ci + co channels (a multiple of 4, at least 8). */
-function tileBlock(positions: number, channels: number, bytes = TILE_BLOCK_BYTES): number {
+export function tileBlock(positions: number, channels: number, bytes = TILE_BLOCK_BYTES): number {
   return Math.max(8, 4 * Math.floor(bytes / (16 * positions * channels)));
 }
 
@@ -106,12 +106,17 @@ function winogradConv(
  */
 const FILTER_PAIRS_PER_SHARE = 512;
 
+/** Shares of a filter transform's `rows` rows of U, for a filter of `pairs` channel pairs (see FILTER_PAIRS_PER_SHARE). */
+export function filterTransformRows(rows: number, pairs: number): [number, number][] {
+  return ranges(rows, Math.min(4 * wasmThreads(), Math.max(1, Math.floor(pairs / FILTER_PAIRS_PER_SHARE))));
+}
+
 /** U = G g Gᵀ for a filter [3, 3, ci, co]: [(m + 2)², ci, co], or turned (see winogradFilter) [(m + 2)², co, ci]. */
 function filterTransform(backend: WasmBackend, filter: TensorInfo, turn: boolean, m: Tile): TensorInfo {
   const [, , ci, co] = filter.shape;
   const positions = (m + 2) ** 2;
   const u = backend.makeOutput(turn ? [positions, co, ci] : [positions, ci, co], "float32");
-  const rows = ranges(turn ? co : ci, Math.min(4 * wasmThreads(), Math.max(1, Math.floor((ci * co) / FILTER_PAIRS_PER_SHARE))));
+  const rows = filterTransformRows(turn ? co : ci, ci * co);
   const [g, at] = [filter, u].map((t) => byteOffset(backend, t));
   if (m === 2) {
     runShares(backend, "winogradFilter", rows.map(([a0, a1]) => [g, at, ci, co, turn ? 1 : 0, a0, a1]));
