@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as os from "node:os";
 import * as path from "node:path";
+import * as fs from "node:fs";
 import * as tf from "@tensorflow/tfjs";
 import { ready } from "../src/backend/ready";
 import { wasmKernelNames } from "../src/backend/wasm-kernels";
@@ -69,7 +70,7 @@ describe("lab.ready", () => {
     }
   });
 
-  it("runs the wasm backend on one thread per core by default (up to 4), or as asked: same losses as 1 thread, XNNPACK on one, and the process still exits", () => {
+  it("runs the wasm backend on one thread per core by default (up to 4), or as asked: same losses as 1 thread, XNNPACK on one, and the process still exits; LATENTLAB_FMA=0 runs the kernels without fused multiply-adds", () => {
     // A fresh process each (the thread count is fixed when the backend starts); a DCGAN-shaped
     // model so that the convolutions are large enough for LatentLab's kernels to split them, then
     // a U-Net. XNNPACK stays on the calling thread (its spinning pool took a core from ours).
@@ -88,8 +89,8 @@ describe("lab.ready", () => {
         const xnnpack = require("@tensorflow/tfjs-backend-wasm").getThreadsCount();
         console.log(JSON.stringify({ reason: info.reason, threads: info.threads, xnnpack, losses }));
       })();`;
-    const run = (threads: string | null) => {
-      const env = { ...process.env, LATENTLAB_WASM_THREADS: threads ?? "" };
+    const run = (threads: string | null, fma = "") => {
+      const env = { ...process.env, LATENTLAB_WASM_THREADS: threads ?? "", LATENTLAB_FMA: fma };
       const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 120_000, env });
       assert.equal(r.status, 0, `LATENTLAB_WASM_THREADS=${threads}: exit ${r.status} ${r.signal ?? ""} (a pool that keeps Node alive ends in the timeout)\n${r.stderr}`);
       return JSON.parse(r.stdout.trim().split("\n").pop() as string) as { reason: string; threads: number; xnnpack: number; losses: number[] };
@@ -105,6 +106,12 @@ describe("lab.ready", () => {
     assert.equal(byDefault.threads, Math.min(4, os.availableParallelism()));
     assert.deepEqual(two.losses, one.losses);
     assert.deepEqual(byDefault.losses, one.losses);
+    // LATENTLAB_FMA=0: the kernels without fused multiply-adds, whose sums round twice a term.
+    const plain = run("2", "0");
+    assert.match(two.reason, /fused multiply-add/);
+    assert.doesNotMatch(plain.reason, /fused/);
+    plain.losses.forEach((loss, i) => assert.ok(Math.abs(loss - one.losses[i]) < 1e-3 * Math.abs(loss), `loss ${i}: ${loss} without FMA, ${one.losses[i]} with`));
+    if (/\bfma\b/.test(fs.existsSync("/proc/cpuinfo") ? fs.readFileSync("/proc/cpuinfo", "utf8") : "")) assert.notDeepEqual(plain.losses, one.losses);
   });
   it("turns a full wasm heap into a clear error, and the backend keeps working", () => {
     // A fresh process: the heap grows to WebAssembly's 4 GB limit and never shrinks.

@@ -7,7 +7,7 @@ import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
-import { byteOffset, runShares, simdFile, threadScratch } from "../src/backend/simd";
+import { SimdKernels, byteOffset, fusedMultiplyAdd, kernelFile, relaxedSimd, runShares, threadScratch } from "../src/backend/simd";
 import { wasmThreads } from "../src/backend/threads";
 import { SPIN_MS, awaitChange } from "../src/backend/simd-control";
 import { Worker } from "worker_threads";
@@ -217,7 +217,7 @@ describe("Direct forward convs on wasm (strided, dilated, other filters: convFor
   ];
   for (const [x, w, s, pad, d] of cases) {
     const name = `x [${x}] filter [${w}] stride ${s} pad ${JSON.stringify(pad)} dilation ${d}`;
-    it(`${name}: conv2d against cpu, and equal to tfjs's own wasm (XNNPACK) kernel to the bit`, async () => {
+    it(`${name}: conv2d against cpu, and equal to tfjs's own wasm (XNNPACK) kernel to the bit (within float32 rounding where the kernels fuse multiply-adds)`, async () => {
       // tfjs has no gradient of a dilated conv: values only there.
       await compare("conv2d", (a, b) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, s, pad, "NHWC", d), [
         { shape: x, seed: 31 },
@@ -242,7 +242,14 @@ describe("Direct forward convs on wasm (strided, dilated, other filters: convFor
       for (const [ours, theirs] of pairs) {
         assert.deepEqual(ours.shape, theirs.shape);
         const [a, b] = [ours.dataSync(), theirs.dataSync()];
-        for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `${name} element ${i}: ${a[i]} vs ${b[i]}`);
+        if (!fusedMultiplyAdd()) {
+          for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `${name} element ${i}: ${a[i]} vs ${b[i]}`);
+        } else {
+          // The same sums with one rounding per term where XNNPACK has two.
+          let scale = 0;
+          for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+          for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 2e-6 * scale, `${name} element ${i}: ${a[i]} vs ${b[i]} (scale ${scale})`);
+        }
       }
       tf.dispose([tx, tw, tb, ...pairs.flat()]);
     });
@@ -928,16 +935,44 @@ function sectionIds(bytes: Uint8Array): number[] {
 
 describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
   it("imports tfjs's memory and nothing else, and has no memory, globals, start or data of its own to write", () => {
-    for (const shared of [false, true]) {
-      const bytes = new Uint8Array(fs.readFileSync(simdFile(shared)));
+    assert.ok(relaxedSimd(), `Node ${process.version} compiles the relaxed-SIMD build (with --experimental-wasm-relaxed-simd set by LatentLab where needed)`);
+    for (const file of [false, true].flatMap((shared) => [kernelFile(shared, false), kernelFile(shared, true)])) {
+      const bytes = new Uint8Array(fs.readFileSync(file));
       const ids = sectionIds(bytes);
       for (const [id, what] of [[5, "memory"], [6, "global"], [8, "start"], [11, "data"]] as const) {
-        assert.ok(!ids.includes(id), `${simdFile(shared)} has a ${what} section`);
+        assert.ok(!ids.includes(id), `${file} has a ${what} section`);
       }
       const module = new WebAssembly.Module(bytes);
       assert.deepEqual(WebAssembly.Module.imports(module), [{ module: "env", name: "memory", kind: "memory" }]);
       assert.ok(WebAssembly.Module.exports(module).every((e) => e.kind === "function"));
     }
+  });
+
+  it("runs the fused multiply-add build unless LATENTLAB_FMA=0, and its products are as close to exact as the plain build's", () => {
+    assert.equal(fusedMultiplyAdd(), process.env.LATENTLAB_FMA !== "0");
+    // [128, 784] · [784, 64] on a memory of its own, by each build's matmul, against float64 sums.
+    const [M, K, N] = [128, 784, 64];
+    const a = data(71, M * K), b = data(72, K * N);
+    const exact = new Float64Array(M * N);
+    for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) exact[i * N + j] += a[i * K + k] * b[k * N + j];
+    const errors = [false, true].map((fma) => {
+      const memory = new WebAssembly.Memory({ initial: 32 });
+      const kernels = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(kernelFile(false, fma))), { env: { memory } }).exports as unknown as SimdKernels;
+      const heap = new Float32Array(memory.buffer);
+      const [aAt, bAt, cAt, packAt] = [0, M * K, M * K + K * N, M * K + K * N + M * N];
+      heap.set(a, aAt);
+      heap.set(b, bAt);
+      kernels.matmul(4 * aAt, K, 1, 4 * bAt, 4 * cAt, 0, N, K, 0, M, false, false, 4 * packAt, 0);
+      let sum = 0, worst = 0;
+      for (let i = 0; i < M * N; i++) {
+        const e = Math.abs(heap[cAt + i] - exact[i]);
+        sum += e;
+        worst = Math.max(worst, e);
+      }
+      assert.ok(worst < 1e-4, `${fma ? "fused" : "plain"} build: worst error ${worst}`);
+      return sum / (M * N);
+    });
+    assert.ok(errors[1] <= errors[0], `mean error fused ${errors[1]} vs plain ${errors[0]}`);
   });
 
   it("Adam gives the cpu kernel's values to the bit, on odd sizes and in parts, and leaves its inputs alone", async () => {

@@ -14,6 +14,22 @@
 
 // @ts-nocheck: AssemblyScript types (usize, f64x2, v128) are not TypeScript's.
 
+/**
+ * a·b + c, lane by lane: one fused multiply-add (a single rounding) in the build with relaxed
+ * SIMD (kernels-fma*.wasm, chosen where the engine has it; see simdFile in src/backend/simd.ts),
+ * else a multiply then an add. The products' inner loops accumulate with it.
+ */
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/** c − a·b, lane by lane: fused like madd where the build has relaxed SIMD. */
+@inline function nmadd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_nmadd(a, b, c);
+  return f32x4.sub(c, f32x4.mul(a, b));
+}
+
 /** Two floats at `p` as float64 lanes. */
 @inline function load2(p: usize): v128 {
   return f64x2.promote_low_f32x4(v128.load64_zero(p));
@@ -105,17 +121,17 @@ export function sumMiddle(x: usize, out: usize, outer: u32, reduce: u32, inner: 
  */
 @inline function exp4(u: v128, k: usize): v128 {
   const t = f32x4.pmin(f32x4.pmax(u, v128.load(k)), v128.load(k + 16)); // pmin/pmax: plain minps/maxps
-  const m = f32x4.add(f32x4.mul(t, v128.load(k + 32)), v128.load(k + 48));
+  const m = madd(t, v128.load(k + 32), v128.load(k + 48));
   const n = f32x4.sub(m, v128.load(k + 48));
-  let r = f32x4.sub(t, f32x4.mul(n, v128.load(k + 64)));
-  r = f32x4.sub(r, f32x4.mul(n, v128.load(k + 80)));
-  let p = f32x4.add(f32x4.mul(v128.load(k + 96), r), v128.load(k + 112));
-  p = f32x4.add(f32x4.mul(p, r), v128.load(k + 128));
-  p = f32x4.add(f32x4.mul(p, r), v128.load(k + 144));
-  p = f32x4.add(f32x4.mul(p, r), v128.load(k + 160));
+  let r = nmadd(n, v128.load(k + 64), t);
+  r = nmadd(n, v128.load(k + 80), r);
+  let p = madd(v128.load(k + 96), r, v128.load(k + 112));
+  p = madd(p, r, v128.load(k + 128));
+  p = madd(p, r, v128.load(k + 144));
+  p = madd(p, r, v128.load(k + 160));
   const one = v128.load(k + 176);
-  p = f32x4.add(f32x4.mul(p, r), one);
-  p = f32x4.add(f32x4.mul(p, r), one);
+  p = madd(p, r, one);
+  p = madd(p, r, one);
   return f32x4.mul(p, i32x4.shl(i32x4.add(m, v128.load(k + 192)), 23));
 }
 
@@ -192,7 +208,7 @@ export function layerNormForward(
         // Padding lanes of a partial vector are 0 − m: mask them out of the variance.
         let d = f32x4.sub(rowLoad(p, i, rowBytes), M);
         if (i + 16 > rowBytes) d = v128.and(d, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(<i32>((rowBytes - i) >> 2))));
-        s = f32x4.add(s, f32x4.mul(d, d));
+        s = madd(d, d, s);
       }
       store<f32>(mean + (r << 2), m);
       store<f32>(rstd + (r << 2), <f32>1 / Mathf.sqrt(sum4(s) / cf + eps));
@@ -203,7 +219,8 @@ export function layerNormForward(
       const M = f32x4.splat(load<f32>(mean + (r << 2)));
       const S = f32x4.splat(load<f32>(rstd + (r << 2)));
       for (let i: usize = 0; i < rowBytes; i += 16) {
-        rowStore(q, i, rowBytes, f32x4.add(f32x4.mul(f32x4.mul(f32x4.sub(rowLoad(p, i, rowBytes), M), S), rowLoad(gamma, i, rowBytes)), rowLoad(beta, i, rowBytes)));
+        // z = x̂·γ + β as the gradient recomputes it (layerNormBackward), to the bit.
+        rowStore(q, i, rowBytes, madd(f32x4.mul(f32x4.sub(rowLoad(p, i, rowBytes), M), S), rowLoad(gamma, i, rowBytes), rowLoad(beta, i, rowBytes)));
       }
       if (silu) {
         // z·σ(z) over the row just written (still in the first-level cache), whole vectors first.
@@ -262,17 +279,17 @@ export function layerNormBackward(
           const gm = rowLoad(gamma, i, rowBytes);
           let d = rowLoad(dy + o, i, rowBytes);
           if (silu) {
-            const z = f32x4.add(f32x4.mul(xh, gm), rowLoad(beta, i, rowBytes));
+            const z = madd(xh, gm, rowLoad(beta, i, rowBytes));
             const sg = sig != 0 ? rowLoad(sig + o, i, rowBytes) : sigmoid4(z, consts);
-            d = f32x4.mul(f32x4.mul(d, sg), f32x4.add(ONE, f32x4.mul(z, f32x4.sub(ONE, sg))));
+            d = f32x4.mul(f32x4.mul(d, sg), madd(z, f32x4.sub(ONE, sg), ONE));
           }
           if (i + 16 > rowBytes) d = v128.and(d, i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(<i32>((rowBytes - i) >> 2))));
           rowStore(dx + o, i, rowBytes, d);
-          v128.store(bg + i, f32x4.add(v128.load(bg + i), f32x4.mul(d, xh)));
+          v128.store(bg + i, madd(d, xh, v128.load(bg + i)));
           v128.store(bb + i, f32x4.add(v128.load(bb + i), d));
           const g = f32x4.mul(d, gm);
           sG = f32x4.add(sG, g);
-          sGX = f32x4.add(sGX, f32x4.mul(g, xh));
+          sGX = madd(g, xh, sGX);
         }
         const k = (r - first) << 2;
         store<f32>(means + k, sum4(sG) / cf);
@@ -288,7 +305,7 @@ export function layerNormBackward(
         for (let i: usize = 0; i < rowBytes; i += 16) {
           const xh = f32x4.mul(f32x4.sub(rowLoad(x + o, i, rowBytes), M), S);
           const g = f32x4.mul(rowLoad(dx + o, i, rowBytes), rowLoad(gamma, i, rowBytes));
-          rowStore(dx + o, i, rowBytes, f32x4.mul(S, f32x4.sub(f32x4.sub(g, MG), f32x4.mul(xh, MGX))));
+          rowStore(dx + o, i, rowBytes, f32x4.mul(S, nmadd(xh, MGX, f32x4.sub(g, MG))));
         }
       }
     }
@@ -376,10 +393,10 @@ export function convFilterGrad(
                   const x1 = v128.load32_splat(xp + 4);
                   const x2 = v128.load32_splat(xp + 8);
                   const x3 = v128.load32_splat(xp + 12);
-                  s00 = f32x4.add(s00, f32x4.mul(x0, d0)); s01 = f32x4.add(s01, f32x4.mul(x0, d1));
-                  s10 = f32x4.add(s10, f32x4.mul(x1, d0)); s11 = f32x4.add(s11, f32x4.mul(x1, d1));
-                  s20 = f32x4.add(s20, f32x4.mul(x2, d0)); s21 = f32x4.add(s21, f32x4.mul(x2, d1));
-                  s30 = f32x4.add(s30, f32x4.mul(x3, d0)); s31 = f32x4.add(s31, f32x4.mul(x3, d1));
+                  s00 = madd(x0, d0, s00); s01 = madd(x0, d1, s01);
+                  s10 = madd(x1, d0, s10); s11 = madd(x1, d1, s11);
+                  s20 = madd(x2, d0, s20); s21 = madd(x2, d1, s21);
+                  s30 = madd(x3, d0, s30); s31 = madd(x3, d1, s31);
                 }
               }
             }
@@ -405,16 +422,16 @@ export function convFilterGrad(
                 if (wide) {
                   for (let k: usize = 0; k < n; k++, xp += xStep, dp += coB) {
                     const x0 = v128.load32_splat(xp);
-                    s0 = f32x4.add(s0, f32x4.mul(x0, v128.load(dp)));
-                    s1 = f32x4.add(s1, f32x4.mul(x0, v128.load(dp + 16)));
-                    s2 = f32x4.add(s2, f32x4.mul(x0, v128.load(dp + 32)));
-                    s3 = f32x4.add(s3, f32x4.mul(x0, v128.load(dp + 48)));
+                    s0 = madd(x0, v128.load(dp), s0);
+                    s1 = madd(x0, v128.load(dp + 16), s1);
+                    s2 = madd(x0, v128.load(dp + 32), s2);
+                    s3 = madd(x0, v128.load(dp + 48), s3);
                   }
                 } else {
                   for (let k: usize = 0; k < n; k++, xp += xStep, dp += coB) {
                     const x0 = v128.load32_splat(xp);
-                    s0 = f32x4.add(s0, f32x4.mul(x0, v128.load(dp)));
-                    s1 = f32x4.add(s1, f32x4.mul(x0, v128.load(dp + 16)));
+                    s0 = madd(x0, v128.load(dp), s0);
+                    s1 = madd(x0, v128.load(dp + 16), s1);
                   }
                 }
               }
@@ -479,10 +496,10 @@ export function convInputGrad(
                   const d1 = v128.load32_splat(d + coB);
                   const d2 = v128.load32_splat(d + 2 * coB);
                   const d3 = v128.load32_splat(d + 3 * coB);
-                  s00 = f32x4.add(s00, f32x4.mul(d0, w0)); s01 = f32x4.add(s01, f32x4.mul(d0, w1));
-                  s10 = f32x4.add(s10, f32x4.mul(d1, w0)); s11 = f32x4.add(s11, f32x4.mul(d1, w1));
-                  s20 = f32x4.add(s20, f32x4.mul(d2, w0)); s21 = f32x4.add(s21, f32x4.mul(d2, w1));
-                  s30 = f32x4.add(s30, f32x4.mul(d3, w0)); s31 = f32x4.add(s31, f32x4.mul(d3, w1));
+                  s00 = madd(d0, w0, s00); s01 = madd(d0, w1, s01);
+                  s10 = madd(d1, w0, s10); s11 = madd(d1, w1, s11);
+                  s20 = madd(d2, w0, s20); s21 = madd(d2, w1, s21);
+                  s30 = madd(d3, w0, s30); s31 = madd(d3, w1, s31);
                 }
               }
             }
@@ -589,10 +606,10 @@ export function convInputGrad(
       const x1 = v128.load32_splat(p, 4);
       const x2 = v128.load32_splat(p, 8);
       const x3 = v128.load32_splat(p, 12);
-      s00 = f32x4.add(s00, f32x4.mul(x0, b0)); s01 = f32x4.add(s01, f32x4.mul(x0, b1));
-      s10 = f32x4.add(s10, f32x4.mul(x1, b0)); s11 = f32x4.add(s11, f32x4.mul(x1, b1));
-      s20 = f32x4.add(s20, f32x4.mul(x2, b0)); s21 = f32x4.add(s21, f32x4.mul(x2, b1));
-      s30 = f32x4.add(s30, f32x4.mul(x3, b0)); s31 = f32x4.add(s31, f32x4.mul(x3, b1));
+      s00 = madd(x0, b0, s00); s01 = madd(x0, b1, s01);
+      s10 = madd(x1, b0, s10); s11 = madd(x1, b1, s11);
+      s20 = madd(x2, b0, s20); s21 = madd(x2, b1, s21);
+      s30 = madd(x3, b0, s30); s31 = madd(x3, b1, s31);
     }
     store4x8(out, nB, rows, relu, s00, s01, s10, s11, s20, s21, s30, s31);
   }
@@ -1069,12 +1086,12 @@ export function winogradFilterGradOut(du: usize, dg: usize, ci: u32, co: u32): v
   const FOUR = f32x4.splat(4), FIVE = f32x4.splat(5), TWO = f32x4.splat(2);
   const d42 = f32x4.sub(d4, d2);
   const d31 = f32x4.mul(TWO, f32x4.sub(d3, d1));
-  v128.store(out, f32x4.add(f32x4.sub(f32x4.mul(FOUR, d0), f32x4.mul(FIVE, d2)), d4));
-  v128.store(out + step, f32x4.sub(f32x4.add(d3, d4), f32x4.mul(FOUR, f32x4.add(d1, d2))));
-  v128.store(out + 2 * step, f32x4.add(f32x4.sub(d4, d3), f32x4.mul(FOUR, f32x4.sub(d1, d2))));
+  v128.store(out, madd(FOUR, d0, nmadd(FIVE, d2, d4)));
+  v128.store(out + step, nmadd(FOUR, f32x4.add(d1, d2), f32x4.add(d3, d4)));
+  v128.store(out + 2 * step, madd(FOUR, f32x4.sub(d1, d2), f32x4.sub(d4, d3)));
   v128.store(out + 3 * step, f32x4.add(d42, d31));
   v128.store(out + 4 * step, f32x4.sub(d42, d31));
-  v128.store(out + 5 * step, f32x4.add(f32x4.sub(f32x4.mul(FOUR, d1), f32x4.mul(FIVE, d3)), d5));
+  v128.store(out + 5 * step, madd(FOUR, d1, nmadd(FIVE, d3, d5)));
 }
 
 /**
@@ -1139,9 +1156,10 @@ function winograd4Input(
   const TWO = f32x4.splat(2), FOUR = f32x4.splat(4), EIGHT = f32x4.splat(8);
   const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2), c = f32x4.add(m3, m4), d = f32x4.sub(m3, m4);
   let r0 = f32x4.add(f32x4.add(m0, a), c);
-  let r1 = f32x4.add(b, f32x4.mul(TWO, d));
-  let r2 = f32x4.add(a, f32x4.mul(FOUR, c));
-  let r3 = f32x4.add(f32x4.add(b, f32x4.mul(EIGHT, d)), m5);
+  // Multiples by powers of two are exact: fused or not, the same sums.
+  let r1 = madd(TWO, d, b);
+  let r2 = madd(FOUR, c, a);
+  let r3 = f32x4.add(madd(EIGHT, d, b), m5);
   if (output) {
     r0 = f32x4.add(r0, bias); r1 = f32x4.add(r1, bias); r2 = f32x4.add(r2, bias); r3 = f32x4.add(r3, bias);
     if (addend != 0) {
@@ -1424,7 +1442,7 @@ export function matmulBlocked(
 @inline function a6(d0: v128, d1: v128, d2: v128, d3: v128, out: usize, step: usize): void {
   const TWO = f32x4.splat(2), FOUR = f32x4.splat(4), EIGHT = f32x4.splat(8);
   const even = f32x4.add(d0, d2), odd = f32x4.add(d1, d3);
-  const even4 = f32x4.add(d0, f32x4.mul(FOUR, d2)), odd4 = f32x4.add(f32x4.mul(TWO, d1), f32x4.mul(EIGHT, d3));
+  const even4 = madd(FOUR, d2, d0), odd4 = madd(EIGHT, d3, f32x4.mul(TWO, d1)); // exact multiples: fused or not, the same
   v128.store(out, d0);
   v128.store(out + step, f32x4.add(even, odd));
   v128.store(out + 2 * step, f32x4.sub(even, odd));
@@ -1681,7 +1699,7 @@ export function convForward(
   for (let o = n0; o < n1; o += 4) {
     let s = bias != 0 ? v128.load32_splat(bias + o) : f32x4.splat(0);
     let bp = b + o;
-    for (let p = panel; p < end; p += 16, bp += coB) s = f32x4.add(s, f32x4.mul(v128.load(p), v128.load32_splat(bp)));
+    for (let p = panel; p < end; p += 16, bp += coB) s = madd(v128.load(p), v128.load32_splat(bp), s);
     if (relu) s = f32x4.max(s, f32x4.splat(0));
     store<f32>(c + o, f32x4.extract_lane(s, 0));
     if (rows > 1) store<f32>(c + coB + o, f32x4.extract_lane(s, 1));
@@ -1708,11 +1726,11 @@ export function convForward(
 @inline function bt5(d0: v128, d1: v128, d2: v128, d3: v128, d4: v128, out: usize, step: usize): void {
   const TWO = f32x4.splat(2), THREE = f32x4.splat(3);
   const t = f32x4.sub(d3, d1);
-  v128.store(out, f32x4.add(f32x4.mul(TWO, f32x4.sub(d0, d2)), t));
-  v128.store(out + step, f32x4.sub(f32x4.add(f32x4.mul(TWO, d1), d2), d3));
-  v128.store(out + 2 * step, f32x4.sub(f32x4.sub(f32x4.mul(THREE, d2), f32x4.mul(TWO, d1)), d3));
+  v128.store(out, madd(TWO, f32x4.sub(d0, d2), t));
+  v128.store(out + step, f32x4.sub(madd(TWO, d1, d2), d3));
+  v128.store(out + 2 * step, madd(THREE, d2, f32x4.neg(madd(TWO, d1, d3))));
   v128.store(out + 3 * step, t);
-  v128.store(out + 4 * step, f32x4.add(f32x4.sub(f32x4.mul(TWO, f32x4.sub(d1, d3)), d2), d4));
+  v128.store(out + 4 * step, madd(TWO, f32x4.sub(d1, d3), f32x4.sub(d4, d2)));
 }
 
 /**
@@ -1782,9 +1800,10 @@ function winograd42Input(
   const TWO = f32x4.splat(2), FOUR = f32x4.splat(4), EIGHT = f32x4.splat(8);
   const a = f32x4.add(m1, m2), b = f32x4.sub(m1, m2);
   let r0 = f32x4.add(f32x4.add(m0, a), m3);
-  let r1 = f32x4.add(b, f32x4.mul(TWO, m3));
-  let r2 = f32x4.add(a, f32x4.mul(FOUR, m3));
-  let r3 = f32x4.add(f32x4.add(b, f32x4.mul(EIGHT, m3)), m4);
+  // Multiples by powers of two are exact: fused or not, the same sums.
+  let r1 = madd(TWO, m3, b);
+  let r2 = madd(FOUR, m3, a);
+  let r3 = f32x4.add(madd(EIGHT, m3, b), m4);
   r0 = f32x4.add(r0, bias); r1 = f32x4.add(r1, bias); r2 = f32x4.add(r2, bias); r3 = f32x4.add(r3, bias);
   if (relu) {
     const ZERO = f32x4.splat(0);
@@ -1902,7 +1921,7 @@ export function winograd42Filter(g: usize, u: usize, K: u32, N: u32, turn: bool,
   v128.store(out, d0);
   v128.store(out + step, f32x4.add(even, odd));
   v128.store(out + 2 * step, f32x4.sub(even, odd));
-  v128.store(out + 3 * step, f32x4.add(f32x4.add(d0, f32x4.mul(FOUR, d2)), f32x4.add(f32x4.mul(TWO, d1), f32x4.mul(EIGHT, d3))));
+  v128.store(out + 3 * step, f32x4.add(madd(FOUR, d2, d0), madd(EIGHT, d3, f32x4.mul(TWO, d1)))); // exact multiples
   v128.store(out + 4 * step, d3);
 }
 

@@ -12,6 +12,7 @@ import { registerMissingGradients } from "./gradients";
 import { MAX_WASM_THREADS, useWasmThreads, wasmThreads } from "./threads";
 import { registerWasmKernels } from "./wasm-kernels";
 import { asWasmBackend, guardHeap } from "./wasm-kernels/heap";
+import { fusedMultiplyAdd } from "./simd";
 
 /** What a user may ask for. `tensorflow` is tfjs-node or tfjs-node-gpu, whichever loads. */
 export type BackendRequest = "auto" | "tensorflow" | "wasm" | "cpu";
@@ -132,7 +133,7 @@ async function tryWasm(threads: number): Promise<{ info: BackendInfo } | { why: 
     info: {
       backend: "wasm",
       threads: wasmThreads(),
-      reason: `WebAssembly with XNNPACK${simd ? " and SIMD" : " (no SIMD)"}${threadNote}, plus LatentLab's training kernels`,
+      reason: `WebAssembly with XNNPACK${simd ? " and SIMD" : " (no SIMD)"}${threadNote}, plus LatentLab's training kernels${fusedMultiplyAdd() ? " (relaxed SIMD, fused multiply-add)" : ""}`,
     },
   };
 }

@@ -1,13 +1,15 @@
 /**
  * LatentLab's own SIMD kernels (wasm/kernels.ts, AssemblyScript), instantiated on the memory of
  * tfjs-backend-wasm so that they read and write tensors where they lie. `npm run build` compiles
- * them twice: for the threaded backend (shared memory) and for the single-threaded one.
+ * them four times: for the threaded backend (shared memory) and for the single-threaded one, each
+ * with and without relaxed SIMD's fused multiply-add (see fusedMultiplyAdd).
  *
  * Every pointer argument is a byte offset into that heap (`byteOffset`); scratch space is a
  * tensor the caller allocates and disposes.
  */
 import * as fs from "fs";
 import * as path from "path";
+import * as v8 from "v8";
 import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
 import { WasmBackend, heapF32 } from "./wasm-kernels/heap";
@@ -75,10 +77,62 @@ const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGr
   "batchNormStats", "batchNormApply", "batchNormGradSums", "batchNormGradApply", "softplus", "col2im"];
 const MAX_ARGS = 24;
 
-/** Where `npm run build:wasm` writes the two builds. */
-export function simdFile(shared: boolean): string {
+const RELAXED_FLAG = "--experimental-wasm-relaxed-simd";
+let fused: boolean | undefined;
+
+/**
+ * Whether the kernels are the build with relaxed SIMD, whose products accumulate by fused
+ * multiply-add (one rounding where a multiply then an add had two; 20–35 % faster products on
+ * this machine's 128-bit lanes, which issue two fused operations a cycle where a separate multiply
+ * and add shared three ports). Node 20's V8 has relaxed SIMD behind RELAXED_FLAG, set here before
+ * the first kernel module is compiled (V8 flags are the process's, so helper threads see it);
+ * later engines have it on by default. LATENTLAB_FMA=0 picks the build without it, whose results
+ * are those of a multiply and an add on any machine; with it, a machine whose CPU lacks FMA
+ * (x86-64 before 2013) has V8 multiply and add, so its numbers differ from others' in the last
+ * bits. Decided once per process.
+ */
+export function fusedMultiplyAdd(): boolean {
+  if (fused !== undefined) return fused;
+  const fromEnv = (process.env.LATENTLAB_FMA ?? "").trim();
+  if (fromEnv !== "" && fromEnv !== "0" && fromEnv !== "1") {
+    throw new Error(`LATENTLAB_FMA is "${fromEnv}"; use 1 for the kernels with fused multiply-add (the default where the engine has relaxed SIMD) or 0 for those without.`);
+  }
+  if (fromEnv === "0") return (fused = false);
+  const runs = (fused = relaxedSimd());
+  if (!runs && fromEnv === "1") {
+    throw new Error(`LATENTLAB_FMA=1 asks for fused multiply-add, but this engine (Node ${process.version}) does not run relaxed SIMD even with ${RELAXED_FLAG}; unset it to use the kernels without.`);
+  }
+  return runs;
+}
+
+/** Whether this engine compiles the relaxed-SIMD build, with RELAXED_FLAG set first where it needs it. */
+export function relaxedSimd(): boolean {
+  const file = kernelFile(false, true);
+  if (!fs.existsSync(file)) return false;
+  const bytes = fs.readFileSync(file);
+  if (compiles(bytes)) return true;
+  v8.setFlagsFromString(RELAXED_FLAG);
+  return compiles(bytes);
+}
+
+function compiles(bytes: Uint8Array): boolean {
+  try {
+    new WebAssembly.Module(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One of the four builds of wasm/kernels.ts (see fusedMultiplyAdd). */
+export function kernelFile(shared: boolean, fma: boolean): string {
   const root = path.dirname(require.resolve("latentlab/package.json"));
-  return path.join(root, "dist", "wasm", shared ? "kernels-shared.wasm" : "kernels.wasm");
+  return path.join(root, "dist", "wasm", `kernels${fma ? "-fma" : ""}${shared ? "-shared" : ""}.wasm`);
+}
+
+/** Where `npm run build:wasm` writes the build this process runs (see fusedMultiplyAdd). */
+export function simdFile(shared: boolean): string {
+  return kernelFile(shared, fusedMultiplyAdd());
 }
 
 const instances = new WeakMap<WebAssembly.Memory, SimdKernels>();

@@ -2,6 +2,7 @@
 // ES2022 lib declares it only together with the DOM).
 declare namespace WebAssembly {
   class Memory {
+    constructor(descriptor: { initial: number; maximum?: number; shared?: boolean });
     readonly buffer: ArrayBuffer | SharedArrayBuffer;
   }
   class Module {

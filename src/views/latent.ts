@@ -280,7 +280,11 @@ export function nearest(samples: tf.Tensor, train: Dataset, options: { n?: numbe
   const { x: neighbours, labels } = train.take(bestIdx);
   labels?.dispose();
   const pairs = tf.concat([few, neighbours], 0);
-  const distances = Array.from(best, (v) => Math.sqrt(v));
+  // The search's |a|² + |b|² − 2a·b loses digits to cancellation (an image's distance to itself
+  // came out 0.003): the chosen pairs' distances are measured directly.
+  const direct = tf.tidy(() => tf.sqrt(tf.sum(tf.square(tf.sub(tf.reshape(few, [n, -1]), tf.reshape(neighbours, [n, -1]))), 1)));
+  const distances = Array.from(direct.dataSync());
+  direct.dispose();
   const grid = imageGrid(pairs, { cols: n, range: train.range as [number, number], title: `top: samples · bottom: nearest of ${train.size} training images (L2 ${distances.map((d) => d.toFixed(1)).join(", ")})` });
   tf.dispose([few, neighbours, pairs]);
   return Object.assign(grid, { distances });
