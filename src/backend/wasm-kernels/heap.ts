@@ -33,7 +33,7 @@ interface TensorData {
 /** The part of `BackendWasm` that our kernels touch (checked at registration). */
 export interface WasmBackend {
   wasm: WasmModule;
-  dataIdMap: { get(dataId: object): TensorData };
+  dataIdMap: { get(dataId: object): TensorData; has(dataId: object): boolean };
   dataIdNextNumber: number;
   makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number): TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
