@@ -113,6 +113,12 @@ describe("lab.ready", () => {
     plain.losses.forEach((loss, i) => assert.ok(Math.abs(loss - one.losses[i]) < 1e-3 * Math.abs(loss), `loss ${i}: ${loss} without FMA, ${one.losses[i]} with`));
     if (/\bfma\b/.test(fs.existsSync("/proc/cpuinfo") ? fs.readFileSync("/proc/cpuinfo", "utf8") : "")) assert.notDeepEqual(plain.losses, one.losses);
   });
+  it("rejects a LATENTLAB_FMA that is neither 0 nor 1, saying what each means", () => {
+    const script = `require(${JSON.stringify(path.resolve(__dirname, "..", "src", "index.js"))}).ready({ backend: "wasm", quiet: true }).then(() => console.log("started"), (e) => console.log(e.message));`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 60_000, env: { ...process.env, LATENTLAB_FMA: "yes" } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /LATENTLAB_FMA is "yes"; use 1 for the kernels with fused multiply-add .* or 0 for those without/);
+  });
   it("turns a full wasm heap into a clear error, and the backend keeps working", () => {
     // A fresh process: the heap grows to WebAssembly's 4 GB limit and never shrinks.
     const script = `

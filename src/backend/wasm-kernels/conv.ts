@@ -29,7 +29,7 @@
  *
  * The filter gradient's product runs in XNNPACK (on one thread, see threads.ts), the input
  * gradient's in LatentLab's SIMD product where the patch has taps·ci in eights (equal to
- * XNNPACK's to the bit); laying out patches (colᵀ directly, see im2colT) is a loop on the heap,
+ * XNNPACK's to the bit without fused multiply-adds); laying out patches (colᵀ directly, see im2colT) is a loop on the heap,
  * adding them back (col2im) a SIMD kernel for undilated convs (wasm/kernels.ts).
  */
 import * as tf from "@tensorflow/tfjs";
@@ -458,7 +458,7 @@ function conv2DBackpropInput({ inputs, backend: anyBackend, attrs }: Parameters<
   const dxOff = floatOffset(backend, dx);
   heapF32(backend).fill(0, dxOff, dxOff + sizeOf(inputShape));
   // col = dy · Wᵀ: LatentLab's SIMD product on both threads reading W [k, co] as Bᵀ where k is in
-  // eights (its sums run in XNNPACK's order: equal to the bit), else XNNPACK's by an explicit Wᵀ.
+  // eights (its sums run in XNNPACK's order: equal to the bit where not fused), else XNNPACK's by an explicit Wᵀ.
   let wT = null as TensorInfo | null; // (made in the callback only where needed)
   const product = (dyRows: TensorInfo): TensorInfo =>
     (k % 8 === 0 ? simdMatMul(backend, dyRows, { ...filter, shape: [1, k, co] }, false, true, undefined, false) : null) ??
@@ -517,7 +517,8 @@ const NARROW_COLUMNS = 4;
  * each a product of patches (read in place) by the filter [fh·fw·ci, co]. Output channels not in
  * eights are padded to eights (zero filter columns) and cut back, or up to NARROW_COLUMNS of them
  * taken one at a time. Each sum runs as XNNPACK's does (from
- * the bias, over (kh, kw, ci) in order), so results match tfjs's conv to the bit; XNNPACK ran
+ * the bias, over (kh, kw, ci) in order), so results match tfjs's conv to the bit (within float32
+ * rounding where the kernels fuse multiply-adds, see fusedMultiplyAdd in simd.ts); XNNPACK ran
  * these on its own thread pool, which LatentLab no longer starts (see threads.ts).
  */
 function directForward(backend: WasmBackend, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | null, c: tf.backend_util.Conv2DInfo, relu: boolean): TensorInfo {

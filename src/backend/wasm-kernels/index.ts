@@ -5,7 +5,7 @@
  *
  * | kernel               | stock wasm 4.22          | ours                                  |
  * |----------------------|--------------------------|---------------------------------------|
- * | Conv2D, FusedConv2D  | XNNPACK                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3) (SIMD); 4×4 stride 2: F(4×4, 2×2) over the phases; 1×1: SIMD product; else direct (SIMD, XNNPACK's sums to the bit) |
+ * | Conv2D, FusedConv2D  | XNNPACK                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3) (SIMD); 4×4 stride 2: F(4×4, 2×2) over the phases; 1×1: SIMD product; else direct (SIMD, XNNPACK's sums in its order) |
  * | Conv2DBackpropFilter | missing                  | 3×3 stride 1: Winograd F(4×4) or F(2×2, 3×3); 4×4 stride 2: F(4×4, 2×2); SIMD (co in eights); else a forward conv or im2col + product |
  * | Conv2DBackpropInput  | scalar loop              | 3×3 stride 1: Winograd; 4×4 stride 2: F(4×4, 2×2); 1×1: product; SIMD gather (ci in eights); else forward convs by phase or product + col2im |
  * | BatchMatMul          | scalar if transposed/batched | SIMD (N in eights; long K in cached blocks; aᵀ·column as a row); else explicit transpose, per-matrix XNNPACK |
@@ -31,7 +31,8 @@
  * extra thread). XNNPACK itself runs on the calling thread alone (threads.ts: its pool's
  * spinning took a core from those helpers), so every forward conv is ours: Winograd
  * (winograd.ts) where it fits, else a direct conv (conv.ts, directForward) that sums as XNNPACK
- * does and gives its results to the bit, at two threads' speed (a DCGAN discriminator's 4×4
+ * does (its results to the bit in the build without fused multiply-add, see fusedMultiplyAdd in
+ * simd.ts), at two threads' speed (a DCGAN discriminator's 4×4
  * stride-2 conv: 38 ms; XNNPACK 47–54 ms on two threads, 95 ms on one; those now go by F(4×4,
  * 2×2) where their channels allow, winograd-strided.ts).
  */
