@@ -198,6 +198,11 @@ function keptFilter(backend: WasmBackend, filter: TensorInfo, m: Tile): TensorIn
   return u;
 }
 
+/** Whether a transformed filter is kept for the filter with this data (for tests). */
+export function filterKept(dataId: object): boolean {
+  return keptFilters.has(dataId);
+}
+
 /** How many transformed filters are kept, and their bytes (for tests). */
 export function keptFilterStats(): { count: number; bytes: number } {
   return { count: keptFilters.size, bytes: keptBytes };
