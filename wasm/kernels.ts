@@ -17,7 +17,9 @@
 /**
  * a·b + c, lane by lane: one fused multiply-add (a single rounding) in the build with relaxed
  * SIMD (kernels-fma*.wasm, chosen where the engine has it; see simdFile in src/backend/simd.ts),
- * else a multiply then an add. The products' inner loops accumulate with it.
+ * else a multiply then an add. The products' inner loops accumulate with it; the Winograd input
+ * transforms, exp4 and the layer norm use it too (with a power of two for a, fused or not give the
+ * same value: the product is exact).
  */
 @inline function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
