@@ -192,7 +192,15 @@ describe("Transformed filters kept between forward convs without a tape (a sampl
     const other = tf.conv2d(x, w2, 1, "same");
     assert.ok(!filterKept(wData) && filterKept(w2.dataId as object), "w's U freed, w2's kept");
     assert.equal(keptFilterStats().count, kept.count);
-    tf.dispose([first, again, grad, other, w2, x]);
+    // A variable given new values (as an optimizer step does) convolves with them, not a stale U.
+    const v = tf.variable(tf.tensor(data(84, 3 * 3 * 16 * 32), [3, 3, 16, 32]), false);
+    tf.conv2d(x, v as tf.Tensor4D, 1, "same").dispose();
+    const [next, same] = [0, 1].map(() => tf.tensor(data(85, 3 * 3 * 16 * 32), [3, 3, 16, 32]) as tf.Tensor4D);
+    v.assign(next);
+    const [viaVariable, direct] = [tf.conv2d(x, v as tf.Tensor4D, 1, "same"), tf.conv2d(x, same, 1, "same")];
+    const [c, d] = [viaVariable.dataSync(), direct.dataSync()];
+    for (let i = 0; i < c.length; i++) assert.ok(Object.is(c[i], d[i]), `after assign, element ${i}: ${c[i]} vs ${d[i]}`);
+    tf.dispose([first, again, grad, other, viaVariable, direct, v, next, same, w2, x]);
   });
 });
 

@@ -167,10 +167,11 @@ function forget(key: object): void {
  * A forward conv's transformed filter U, kept by its filter's data while no gradient is recorded:
  * a sampler runs the same weights through every step, and transformed them anew each time (5–7 %
  * of a 3×3 conv at batch 16, on one thread; 50 DDIM steps at batch 16, medians of four, four
- * alternating pairs: 2400, 2346, 2267, 2400 → 2302, 2252, 2257, 2117 ms). A filter's data never changes (an optimizer step gives a variable new
- * data), so its U stays right while the data lives; entries whose filter has been disposed are
- * freed at the next one kept, and at most KEPT_FILTER_BYTES are. Under a tape (training), U is
- * made for the call and freed after it, as before. Null when the caller must free U itself.
+ * alternating pairs: 2400, 2346, 2267, 2400 → 2302, 2252, 2257, 2117 ms). The data behind a
+ * dataId never changes (an optimizer step or an assign gives a variable new data), so its U stays
+ * right while the data lives; entries whose filter has been disposed are freed at the next one
+ * kept, and at most KEPT_FILTER_BYTES are. Under a tape (training), U is made for the call and
+ * freed after it, as before. Null when the caller must free U itself.
  */
 function keptFilter(backend: WasmBackend, filter: TensorInfo, m: Tile): TensorInfo | null {
   if (tf.engine().state.gradientDepth > 0) return null;
