@@ -97,31 +97,21 @@ export function fusedMultiplyAdd(): boolean {
   if (fromEnv !== "" && fromEnv !== "0" && fromEnv !== "1") {
     throw new Error(`LATENTLAB_FMA is "${fromEnv}"; use 1 for the kernels with fused multiply-add (the default where the engine has relaxed SIMD) or 0 for those without.`);
   }
-  if (fromEnv === "0") return (fused = false);
-  const runs = (fused = relaxedSimd());
-  if (!runs && fromEnv === "1") {
+  fused = fromEnv !== "0" && relaxedSimd();
+  if (!fused && fromEnv === "1") {
     throw new Error(`LATENTLAB_FMA=1 asks for fused multiply-add, but this engine (Node ${process.version}) does not run relaxed SIMD even with ${RELAXED_FLAG}; unset it to use the kernels without.`);
   }
-  return runs;
+  return fused;
 }
 
-/** Whether this engine compiles the relaxed-SIMD build, with RELAXED_FLAG set first where it needs it. */
+/** Whether this engine validates the relaxed-SIMD build, with RELAXED_FLAG set first where it needs it. */
 export function relaxedSimd(): boolean {
   const file = kernelFile(false, true);
   if (!fs.existsSync(file)) return false;
   const bytes = fs.readFileSync(file);
-  if (compiles(bytes)) return true;
+  if (WebAssembly.validate(bytes)) return true;
   v8.setFlagsFromString(RELAXED_FLAG);
-  return compiles(bytes);
-}
-
-function compiles(bytes: Uint8Array): boolean {
-  try {
-    new WebAssembly.Module(bytes);
-    return true;
-  } catch {
-    return false;
-  }
+  return WebAssembly.validate(bytes);
 }
 
 /** One of the four builds of wasm/kernels.ts (see fusedMultiplyAdd). */

@@ -1,6 +1,7 @@
 // The part of the WebAssembly JavaScript API LatentLab uses (Node has it all; TypeScript's
 // ES2022 lib declares it only together with the DOM).
 declare namespace WebAssembly {
+  function validate(bytes: Uint8Array): boolean;
   class Memory {
     constructor(descriptor: { initial: number; maximum?: number; shared?: boolean });
     readonly buffer: ArrayBuffer | SharedArrayBuffer;
