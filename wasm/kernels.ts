@@ -6,8 +6,8 @@
  * data segment, no globals and no allocator (checked by test/simd.test.ts): it must never write
  * anywhere but the outputs it is given. Scratch space comes in as a pointer too.
  *
- * Arithmetic is float64 wherever the TypeScript loops it replaced were (JS numbers); Adam's is in
- * the same order as the cpu backend's kernel, so the two agree to the bit. A kernel that threads
+ * Arithmetic is float64 wherever the TypeScript loops it replaced were (JS numbers); Adam's is
+ * float32 in the same order as the cpu backend's kernel, so the two agree to the bit. A kernel that threads
  * share (convFilterGrad, see `runShares` in src/backend/simd.ts) gives each thread whole outputs,
  * so results do not depend on how many threads ran it.
  */
@@ -48,37 +48,38 @@
 }
 
 /**
- * Adam for n parameters: m' = β₁m + (1−β₁)g, v' = β₂v + (1−β₂)g², both rounded to float32, then
- * w' = w − lr·(m'/bc1)/(√(v'/bc2) + ε). Outputs may be the inputs' own memory.
+ * Adam for n parameters in float32, as tfjs's and PyTorch's optimizers compute it, each operation
+ * rounded as written: m' = β₁m + c₁g, v' = β₂v + (c₂g)g, w' = w − (α·m')/(√v'·s + ε), with
+ * c = 1 − β, α = lr/bc1 and s = 1/√bc2 rounded to float32 once per call. Multiplies and adds stay
+ * apart in every build (no madd), so the cpu backend's kernel (src/train/adam.ts) agrees to the
+ * bit. Outputs may be the inputs' own memory.
  */
 export function adam(
   w: usize, m: usize, v: usize, g: usize, ow: usize, om: usize, ov: usize, n: u32,
   lr: f64, beta1: f64, beta2: f64, eps: f64, bc1: f64, bc2: f64,
 ): void {
-  const c1 = 1 - beta1;
-  const c2 = 1 - beta2;
-  const B1 = f64x2.splat(beta1), B2 = f64x2.splat(beta2), C1 = f64x2.splat(c1), C2 = f64x2.splat(c2);
-  const LR = f64x2.splat(lr), BC1 = f64x2.splat(bc1), BC2 = f64x2.splat(bc2), EPS = f64x2.splat(eps);
+  const b1 = <f32>beta1, b2 = <f32>beta2, c1 = <f32>(1 - beta1), c2 = <f32>(1 - beta2);
+  const alpha = <f32>(lr / bc1), s = <f32>(1 / Math.sqrt(bc2)), e = <f32>eps;
+  const B1 = f32x4.splat(b1), B2 = f32x4.splat(b2), C1 = f32x4.splat(c1), C2 = f32x4.splat(c2);
+  const A = f32x4.splat(alpha), S = f32x4.splat(s), E = f32x4.splat(e);
   const end = (<usize>n) << 2;
   let o: usize = 0;
-  for (; o + 8 <= end; o += 8) {
-    const gi = load2(g + o);
-    const mi = round2(f64x2.add(f64x2.mul(B1, load2(m + o)), f64x2.mul(C1, gi)));
-    const vi = round2(f64x2.add(f64x2.mul(B2, load2(v + o)), f64x2.mul(f64x2.mul(C2, gi), gi)));
-    const step = f64x2.div(f64x2.mul(LR, f64x2.div(mi, BC1)), f64x2.add(f64x2.sqrt(f64x2.div(vi, BC2)), EPS));
-    const wi = f64x2.sub(load2(w + o), step);
-    store2(om + o, mi);
-    store2(ov + o, vi);
-    store2(ow + o, wi);
+  for (; o + 16 <= end; o += 16) {
+    const gi = v128.load(g + o);
+    const mi = f32x4.add(f32x4.mul(B1, v128.load(m + o)), f32x4.mul(C1, gi));
+    const vi = f32x4.add(f32x4.mul(B2, v128.load(v + o)), f32x4.mul(f32x4.mul(C2, gi), gi));
+    const d = f32x4.add(f32x4.mul(f32x4.sqrt(vi), S), E);
+    v128.store(om + o, mi);
+    v128.store(ov + o, vi);
+    v128.store(ow + o, f32x4.sub(v128.load(w + o), f32x4.div(f32x4.mul(A, mi), d)));
   }
   for (; o < end; o += 4) {
-    const gi = <f64>load<f32>(g + o);
-    const mi = <f64><f32>(beta1 * <f64>load<f32>(m + o) + c1 * gi);
-    const vi = <f64><f32>(beta2 * <f64>load<f32>(v + o) + c2 * gi * gi);
-    const wi = <f64>load<f32>(w + o) - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
-    store<f32>(om + o, <f32>mi);
-    store<f32>(ov + o, <f32>vi);
-    store<f32>(ow + o, <f32>wi);
+    const gi = load<f32>(g + o);
+    const mi = b1 * load<f32>(m + o) + c1 * gi;
+    const vi = b2 * load<f32>(v + o) + c2 * gi * gi;
+    store<f32>(om + o, mi);
+    store<f32>(ov + o, vi);
+    store<f32>(ow + o, load<f32>(w + o) - (alpha * mi) / (Mathf.sqrt(vi) * s + e));
   }
 }
 

@@ -9,6 +9,10 @@
  *
  *   m ← β₁m + (1−β₁)g        v ← β₂v + (1−β₂)g²
  *   w ← w − lr · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)
+ *
+ * in float32, as tfjs and PyTorch compute it, the last line as w − α·m / (√v · s + ε) with
+ * α = lr / (1−β₁ᵗ) and s = 1 / √(1−β₂ᵗ) (PyTorch's form, one division per parameter). Float64
+ * with three divisions had made it the slowest kernel of a VAE step after its products.
  */
 import * as tf from "@tensorflow/tfjs";
 import { asWasmBackend, sizeOf } from "../backend/wasm-kernels/heap";
@@ -26,22 +30,25 @@ interface AdamAttrs {
   bc2: number;
 }
 
-/** The update on plain arrays (the cpu backend's kernel; wasm's is the same arithmetic in SIMD, wasm/kernels.ts). */
+/**
+ * The update on plain arrays (the cpu backend's kernel; wasm's is the same float32 arithmetic in
+ * SIMD, adam in wasm/kernels.ts): every operation rounded to float32 as the SIMD lanes round it.
+ */
 function adamLoop(
   w: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array,
   ow: Float32Array, om: Float32Array, ov: Float32Array,
   a: AdamAttrs,
 ): void {
-  const { lr, beta1, beta2, epsilon, bc1, bc2 } = a;
-  const c1 = 1 - beta1;
-  const c2 = 1 - beta2;
+  const f = Math.fround;
+  const [b1, b2, c1, c2] = [f(a.beta1), f(a.beta2), f(1 - a.beta1), f(1 - a.beta2)];
+  const [alpha, s, e] = [f(a.lr / a.bc1), f(1 / Math.sqrt(a.bc2)), f(a.epsilon)];
   for (let i = 0; i < g.length; i++) {
     const gi = g[i];
-    const mi = Math.fround(beta1 * m[i] + c1 * gi);
-    const vi = Math.fround(beta2 * v[i] + c2 * gi * gi);
+    const mi = f(f(b1 * m[i]) + f(c1 * gi));
+    const vi = f(f(b2 * v[i]) + f(f(c2 * gi) * gi));
     om[i] = mi;
     ov[i] = vi;
-    ow[i] = w[i] - (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + epsilon);
+    ow[i] = w[i] - f(f(alpha * mi) / f(f(f(Math.sqrt(vi)) * s) + e));
   }
 }
 
