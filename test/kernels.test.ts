@@ -404,7 +404,7 @@ describe("BatchMatMul on wasm (transposed, batched, broadcast)", () => {
     [[3, 13, 20], [20, 64], false, false],
     [[13, 20], [3, 20, 64], false, false],
     [[128, 100], [100, 136], false, false],
-    // Over 256 columns with 16 or more rows a share: B copied in strips of eight (packB), its
+    // Over 64 columns with 16 or more rows a share: B copied in strips of eight (packB), its
     // last block of columns partial; transposed either side (a transposed B packed from where it
     // lies), a batch, rows shared between threads.
     [[37, 21], [21, 264], false, false],
@@ -413,6 +413,11 @@ describe("BatchMatMul on wasm (transposed, batched, broadcast)", () => {
     [[2, 20, 9], [2, 296, 9], false, true], // B's strips packed from Bᵀ, K not in fours
     [[64, 36], [264, 36], false, true],
     [[128, 300], [300, 512], false, false],
+    // Shares split by columns in blocks of 64 (the last partial), then by rows; a transposed A
+    // whose rows lie a multiple of 1 KB apart is copied in panels, not read in place.
+    [[128, 784], [784, 200], false, false],
+    [[128, 512], [128, 264], true, false],
+    [[64, 256], [64, 72], true, false],
     // aᵀ times one column (a dense layer's weight gradient with one output): the row bᵀa by the
     // SIMD kernel when a's columns are in eights, else XNNPACK after a transpose.
     [[64, 40], [64, 1], true, false],

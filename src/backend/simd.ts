@@ -26,6 +26,8 @@ export interface SimdKernels {
     fh: number, fw: number, sh: number, sw: number, top: number, left: number, padL: number, b0: number, b1: number): void;
   matmul(a: number, rowStride: number, colStride: number, b: number, c: number, bias: number,
     N: number, K: number, m0: number, m1: number, relu: boolean | number, acc: boolean | number, pack: number, packB: number): void;
+  matmulPart(a: number, rowStride: number, colStride: number, b: number, c: number, bias: number,
+    N: number, K: number, m0: number, m1: number, relu: boolean | number, acc: boolean | number, pack: number, packB: number, c0: number, c1: number): void;
   winogradConv(x: number, u: number, bias: number, y: number, scratch: number, H: number, W: number, ci: number, OH: number, OW: number, co: number,
     top: number, left: number, t0: number, t1: number, tb: number, relu: boolean | number, biasPerImage: boolean | number, addend: number): void;
   winogradFilter(g: number, u: number, ci: number, co: number, turn: boolean | number, a0: number, a1: number): void;
@@ -74,7 +76,7 @@ const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGr
   "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows",
   "leakyRelu", "leakyReluGrad", "broadcastBinary", "matmulBlocked", "winograd4FilterGrad", "winograd4FilterGradOut",
   "batchNormRows", "transposeRows", "convForward", "winograd42Conv", "winograd42Filter", "winograd42FilterGrad", "winograd42FilterGradOut",
-  "batchNormStats", "batchNormApply", "batchNormGradSums", "batchNormGradApply", "softplus", "col2im"];
+  "batchNormStats", "batchNormApply", "batchNormGradSums", "batchNormGradApply", "softplus", "col2im", "matmulPart"];
 const MAX_ARGS = 24;
 
 const RELAXED_FLAG = "--experimental-wasm-relaxed-simd";

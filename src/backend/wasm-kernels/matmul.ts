@@ -126,7 +126,11 @@ export function simdMatMul(
   const blocked = k > BLOCKED_K && !bias && !relu;
   // A long K streams both operands from memory in each share: one share per thread then.
   const parts = parallel ? Math.max(1, Math.ceil(((blocked ? 1 : 2) * wasmThreads()) / batch)) : 1;
-  const rows = ranges(m, parts, 4);
+  // Shares split the columns first, in the kernel's blocks of 64 (each packs only its own part of
+  // B), up to twice `parts`; then the rows, if fewer than `parts` column shares remain.
+  const columnParts = blocked ? 1 : Math.min(Math.ceil(n / 64), 2 * parts);
+  const columns = ranges(n, columnParts, 64);
+  const rows = ranges(m, Math.ceil(parts / columns.length), 4);
   // B's rows more than PACK_B_COLUMNS floats apart are read as packed strips (matmul in
   // wasm/kernels.ts), where enough of A's rows use them; a transposed B is packed from where it lies.
   const packB = !blocked && n > PACK_B_COLUMNS && rows.length > 0 && Math.min(...rows.map(([m0, m1]) => m1 - m0)) >= PACK_B_ROWS;
@@ -137,18 +141,20 @@ export function simdMatMul(
     const [aAt, bAt, outAt] = [a, bb, out].map((t) => byteOffset(backend, t));
     const shares: number[][] = [];
     for (let i = 0; i < batch; i++) {
-      for (const [m0, m1] of rows) {
-        const aI = aAt + (batchA === 1 ? 0 : 4 * i * m * k);
-        const [rowStride, colStride] = transposeA ? [1, m] : [k, 1];
-        const [bI, cI] = [bAt + (batchB === 1 ? 0 : 4 * i * k * n), outAt + 4 * i * m * n];
-        shares.push(
-          blocked
-            ? [aI, rowStride, colStride, bI, cI, n, k, m0, m1, K_BLOCK, 0]
-            : [aI, rowStride, colStride, bI, cI, bias ? byteOffset(backend, bias) : 0, n, k, m0, m1, relu ? 1 : 0, 0, 0, packB ? (transposeB ? 2 : 1) : 0],
-        );
+      const aI = aAt + (batchA === 1 ? 0 : 4 * i * m * k);
+      const [rowStride, colStride] = transposeA ? [1, m] : [k, 1];
+      const [bI, cI] = [bAt + (batchB === 1 ? 0 : 4 * i * k * n), outAt + 4 * i * m * n];
+      for (const [c0, c1] of columns) {
+        for (const [m0, m1] of rows) {
+          shares.push(
+            blocked
+              ? [aI, rowStride, colStride, bI, cI, n, k, m0, m1, K_BLOCK, 0]
+              : [aI, rowStride, colStride, bI, cI, bias ? byteOffset(backend, bias) : 0, n, k, m0, m1, relu ? 1 : 0, 0, 0, packB ? (transposeB ? 2 : 1) : 0, c0, c1],
+          );
+        }
       }
     }
-    const kernel = blocked ? "matmulBlocked" : "matmul";
+    const kernel = blocked ? "matmulBlocked" : "matmulPart";
     // Each thread's copy of four rows of A, and of B's strips (see matmul in wasm/kernels.ts).
     const pack = threadScratch(backend, blocked ? 4 * K_BLOCK : (packB ? 68 : 4) * k, blocked ? 10 : 12);
     if (!parallel) {
