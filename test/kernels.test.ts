@@ -1103,6 +1103,28 @@ describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
       backend.disposeData(scratch.info.dataId);
     }
   });
+  it("finishes every share of a job before it returns, over thousands of short jobs of changing sizes, some after the helpers fell asleep", async () => {
+    await tf.setBackend("wasm");
+    const backend = asWasmBackend(tf.backend());
+    const run = 16384; // floats a share copies: long enough for a helper to be at work when the caller ends its own
+    const [src, dst] = [tf.range(0, 21 * run, 1, "float32"), tf.zeros([13 * run])];
+    try {
+      const [srcAt, dstAt] = [src, dst].map((t) => byteOffset(backend, t));
+      for (let job = 0; job < 2000; job++) {
+        if (job % 500 === 499) await new Promise((resolve) => setTimeout(resolve, 10 * SPIN_MS + 5));
+        const count = 1 + (job % 13);
+        const shift = job % 8;
+        // Share i copies src[run·(i + shift) …] to dst[run·i …].
+        runShares(backend, "copyRows", Array.from({ length: count }, (_, i) => [srcAt + 4 * run * (i + shift), 0, dstAt + 4 * run * i, 0, 1, 4 * run]));
+        const got = new Float32Array(backend.wasm.HEAPU8.buffer, dstAt, run * count);
+        for (let i = 0; i < run * count; i++) {
+          if (got[i] !== run * shift + i) assert.fail(`job ${job} (${count} shares): dst[${i}] = ${got[i]}, not ${run * shift + i}`);
+        }
+      }
+    } finally {
+      tf.dispose([src, dst]);
+    }
+  });
   it("awaitChange returns what a value became, after watching it or after sleeping until a notify", async () => {
     const ctl = new Int32Array(new SharedArrayBuffer(8));
     assert.equal(awaitChange(ctl, 0, 5), 0, "a value that already differs returns at once");

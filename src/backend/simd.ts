@@ -14,7 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
 import { WasmBackend, heapF32 } from "./wasm-kernels/heap";
 import { wasmThreads } from "./threads";
-import { CONTROL, HEADER_INTS, awaitChange } from "./simd-control";
+import { CONTROL, HEADER_INTS, awaitChange, claim, firstShare } from "./simd-control";
 
 export interface SimdKernels {
   adam(w: number, m: number, v: number, g: number, ow: number, om: number, ov: number, n: number,
@@ -155,8 +155,10 @@ const MAX_SHARES = 64;
  * threads beyond the first, the calling thread working too. A job is a list of shares (argument
  * lists for independent parts of the output); every thread takes the next share until none is
  * left, so a thread the machine slows down takes fewer. The caller wakes the helpers with
- * Atomics.notify and waits until each has seen the list run out; both sides watch a while before
- * they sleep (awaitChange in simd-control.ts). Helpers are unref'd: they never keep Node alive.
+ * Atomics.notify and waits until every share is finished, never for a helper that took none (one
+ * asleep took up to ~2 ms to wake on a virtual machine, after the caller had run every share);
+ * both sides watch a while before they sleep (awaitChange in simd-control.ts). Helpers are
+ * unref'd: they never keep Node alive.
  */
 class SimdPool {
   private readonly workers: Worker[] = [];
@@ -184,6 +186,8 @@ class SimdPool {
     const { ctl, args } = this;
     const width = shares[0].length;
     if (width > MAX_ARGS || shares.length > MAX_SHARES) throw new Error(`SimdPool.run: at most ${MAX_SHARES} shares of ${MAX_ARGS} arguments, got ${shares.length} of ${width}.`);
+    // Closed while the arguments change: a helper still reading the last job's takes nothing.
+    Atomics.store(ctl, CONTROL.NEXT, -1);
     shares.forEach((share, i) => args.set(share, i * width));
     ctl[CONTROL.SHARES] = shares.length;
     ctl[CONTROL.FN] = NAMES.indexOf(name);
@@ -192,17 +196,17 @@ class SimdPool {
     ctl[CONTROL.SCRATCH_ARG] = scratch ? scratch.arg : -1;
     ctl[CONTROL.SCRATCH_AT] = scratch ? scratch.at | 0 : 0;
     ctl[CONTROL.SCRATCH_BYTES] = scratch ? scratch.bytes | 0 : 0;
-    Atomics.store(ctl, CONTROL.NEXT, 0);
+    ctl[CONTROL.COMPLETED] = 0;
     const seq = ++this.seq;
+    Atomics.store(ctl, CONTROL.NEXT, firstShare(seq));
     Atomics.store(ctl, CONTROL.SEQ, seq);
     Atomics.notify(ctl, CONTROL.SEQ);
     const fn = kernels[name] as (...a: number[]) => void;
-    for (let i = Atomics.add(ctl, CONTROL.NEXT, 1); i < shares.length; i = Atomics.add(ctl, CONTROL.NEXT, 1)) fn(...shares[i]);
-    for (let h = 0; h < this.workers.length; h++) {
-      // A helper's DONE only ever moves on to this job's seq.
-      const done = Atomics.load(ctl, CONTROL.DONE + h);
-      if (done !== seq) awaitChange(ctl, CONTROL.DONE + h, done);
-    }
+    let mine = 0;
+    for (let i = claim(ctl, seq, shares.length); i >= 0; i = claim(ctl, seq, shares.length), mine++) fn(...shares[i]);
+    // Only the shares a helper took are waited for: one that wakes late finds none left.
+    let completed = Atomics.add(ctl, CONTROL.COMPLETED, mine) + mine;
+    while (completed < shares.length) completed = awaitChange(ctl, CONTROL.COMPLETED, completed);
     if (ctl[CONTROL.FAILED]) throw new Error(`LatentLab's SIMD kernel ${name} failed on a helper thread.`);
   }
 }
