@@ -203,10 +203,18 @@ class SimdPool {
     Atomics.notify(ctl, CONTROL.SEQ);
     const fn = kernels[name] as (...a: number[]) => void;
     let mine = 0;
-    for (let i = claim(ctl, seq, shares.length); i >= 0; i = claim(ctl, seq, shares.length), mine++) fn(...shares[i]);
+    let failure: unknown = null;
+    for (let i = claim(ctl, seq, shares.length); i >= 0; i = claim(ctl, seq, shares.length), mine++) {
+      try {
+        fn(...shares[i]);
+      } catch (e) {
+        failure ??= e; // thrown once the helpers' shares are done: the next job reuses the block
+      }
+    }
     // Only the shares a helper took are waited for: one that wakes late finds none left.
     let completed = Atomics.add(ctl, CONTROL.COMPLETED, mine) + mine;
     while (completed < shares.length) completed = awaitChange(ctl, CONTROL.COMPLETED, completed);
+    if (failure !== null) throw failure;
     if (ctl[CONTROL.FAILED]) throw new Error(`LatentLab's SIMD kernel ${name} failed on a helper thread.`);
   }
 }

@@ -128,7 +128,7 @@ export function simdMatMul(
   const parts = parallel ? Math.max(1, Math.ceil(((blocked ? 1 : 2) * wasmThreads()) / batch)) : 1;
   // Shares split the columns first, in the kernel's blocks of 64 (each packs only its own part of
   // B), up to twice `parts`; then the rows, if fewer than `parts` column shares remain.
-  const columnParts = blocked ? 1 : Math.min(Math.ceil(n / 64), 2 * parts);
+  const columnParts = blocked || !parallel ? 1 : Math.min(Math.ceil(n / 64), 2 * parts);
   const columns = ranges(n, columnParts, 64);
   const rows = ranges(m, Math.ceil(parts / columns.length), 4);
   // B's rows more than PACK_B_COLUMNS floats apart are read as packed strips (matmul in
