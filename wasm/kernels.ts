@@ -7,9 +7,9 @@
  * anywhere but the outputs it is given. Scratch space comes in as a pointer too.
  *
  * Arithmetic is float64 wherever the TypeScript loops it replaced were (JS numbers); Adam's is
- * float32 in the same order as the cpu backend's kernel, so the two agree to the bit. A kernel that threads
- * share (convFilterGrad, see `runShares` in src/backend/simd.ts) gives each thread whole outputs,
- * so results do not depend on how many threads ran it.
+ * float32 in the same order as the cpu backend's kernel, so the two agree to the bit. A kernel
+ * that threads share (convFilterGrad, see `runShares` in src/backend/simd.ts) gives each thread
+ * whole outputs, so results do not depend on how many threads ran it.
  */
 
 // @ts-nocheck: AssemblyScript types (usize, f64x2, v128) are not TypeScript's.
@@ -35,16 +35,6 @@
 /** Two floats at `p` as float64 lanes. */
 @inline function load2(p: usize): v128 {
   return f64x2.promote_low_f32x4(v128.load64_zero(p));
-}
-
-/** Two float64 lanes rounded and stored as floats at `p`. */
-@inline function store2(p: usize, v: v128): void {
-  v128.store64_lane(p, f32x4.demote_f64x2_zero(v), 0);
-}
-
-/** Float64 lanes rounded to float32 and back (what storing and reloading would give). */
-@inline function round2(v: v128): v128 {
-  return f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(v));
 }
 
 /**

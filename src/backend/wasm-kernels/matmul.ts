@@ -92,9 +92,10 @@ const K_BLOCK = 128;
  * Products with more columns than this, and at least PACK_B_ROWS rows of A in each share, copy B
  * in strips first (packB in wasm/kernels.ts, matmul): a VAE's [128, 784] · [784, 512] on one
  * thread 4.6 → 2.8 ms, a VAE step on two threads 28.3 → 23.0 ms. With fewer rows the copy costs
- * about what it saves. Packed from 72 columns (before: from 264): on an AMD EPYC, [128, 512] · [512, 256]
- * on two threads 0.76 → 0.46 ms, [128, 512] · [512, 128] on one 0.53 → 0.40 ms, a VAE step 17.2 →
- * 16.3 ms (medians of five alternating runs); with 64 columns [128, 256] · [256, 64] was slower.
+ * about what it saves. Packed from 72 columns (before: from 264): on an AMD EPYC,
+ * [128, 512] · [512, 256] on two threads 0.76 → 0.46 ms, [128, 512] · [512, 128] on one 0.53 →
+ * 0.40 ms, a VAE step 17.2 → 16.3 ms (medians of five alternating runs); with 64 columns
+ * [128, 256] · [256, 64] was slower.
  */
 const PACK_B_COLUMNS = 64;
 const PACK_B_ROWS = 16;
