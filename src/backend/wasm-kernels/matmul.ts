@@ -100,6 +100,9 @@ const K_BLOCK = 128;
 const PACK_B_COLUMNS = 64;
 const PACK_B_ROWS = 16;
 
+/** Columns in one of the product kernel's blocks of B (256 bytes; matmulPart in wasm/kernels.ts). */
+const COLUMN_BLOCK = 64;
+
 /**
  * a·b (+ bias, then relu if asked) by LatentLab's SIMD kernel (wasm/kernels.ts, matmul), for
  * float32 products with N a multiple of 8 whose batches are equal or one of them 1; null for
@@ -127,10 +130,10 @@ export function simdMatMul(
   const blocked = k > BLOCKED_K && !bias && !relu;
   // A long K streams both operands from memory in each share: one share per thread then.
   const parts = parallel ? Math.max(1, Math.ceil(((blocked ? 1 : 2) * wasmThreads()) / batch)) : 1;
-  // Shares split the columns first, in the kernel's blocks of 64 (each packs only its own part of
-  // B), up to twice `parts`; then the rows, if fewer than `parts` column shares remain.
-  const columnParts = blocked || !parallel ? 1 : Math.min(Math.ceil(n / 64), 2 * parts);
-  const columns = ranges(n, columnParts, 64);
+  // Shares split the columns first, in the kernel's blocks (each packs only its own part of B),
+  // up to twice `parts`; then the rows, if fewer than `parts` column shares remain.
+  const columnParts = blocked || !parallel ? 1 : Math.min(Math.ceil(n / COLUMN_BLOCK), 2 * parts);
+  const columns = ranges(n, columnParts, COLUMN_BLOCK);
   const rows = ranges(m, Math.ceil(parts / columns.length), 4);
   // B's rows more than PACK_B_COLUMNS floats apart are read as packed strips (matmul in
   // wasm/kernels.ts), where enough of A's rows use them; a transposed B is packed from where it lies.
