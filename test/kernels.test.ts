@@ -16,7 +16,8 @@ import { LAYER_NORM, LAYER_NORM_GRAD } from "../src/backend/wasm-kernels/layerno
 import { batchNorm, batchNormTrainOp, layerNormOp } from "../src/nn/layers";
 import { BATCH_NORM_TRAIN, BATCH_NORM_TRAIN_GRAD } from "../src/backend/wasm-kernels/batchnorm";
 import { fusedConv2d, fusedConv2dAdd, fusedMatMul } from "../src/nn/fused";
-import { LEAKY_RELU_GRAD } from "../src/backend/wasm-kernels/activation";
+import { BERNOULLI_NLL, BERNOULLI_NLL_GRAD, LEAKY_RELU_GRAD } from "../src/backend/wasm-kernels/activation";
+import { bernoulliNll } from "../src/models/vae/losses";
 import { broadcastLayout } from "../src/backend/wasm-kernels/binary";
 import { asWasmBackend, runOriginal } from "../src/backend/wasm-kernels/heap";
 import { filterKept, keptFilterStats } from "../src/backend/wasm-kernels/winograd";
@@ -824,6 +825,58 @@ describe("Softplus on wasm (one SIMD pass)", () => {
     assert.equal(special[1], Infinity);
     assert.ok(special[2] >= 0 && special[2] < 1e-30);
     assert.ok(Math.abs(special[3] - Math.LN2) < 1e-7);
+  });
+});
+
+describe("The Bernoulli likelihood on wasm (LatentLabBernoulliNll and its gradient, one SIMD pass each way)", () => {
+  // x in [0, 1), logits from −40 to 40: both of softplus's tails and the middle.
+  const nll = (x: tf.Tensor, l: tf.Tensor) => bernoulliNll({ x: tf.div(tf.add(x, 1), 2), logits: tf.mul(l, 40) });
+  for (const shape of [[128, 28, 28, 1], [3, 7], [2, 5, 3, 2], [1, 1]]) {
+    it(`[${shape}]: per-example values and both gradients against tfjs's ops on cpu`, async () => {
+      await compare("bernoulliNll", nll, [{ shape, seed: 83 }, { shape, seed: 84 }]);
+    });
+  }
+
+  it("runs as one kernel each way on wasm, and as tfjs's ops where x broadcasts", async () => {
+    await tf.setBackend("wasm");
+    const x = tf.tensor(data(5, 6 * 16), [6, 16]);
+    const l = tf.tensor(data(6, 6 * 16), [6, 16]);
+    const kernelsOf = async (f: () => tf.Tensor) => (await tf.profile(() => f())).kernelNames;
+    const step = () => tf.grad((t: tf.Tensor) => tf.sum(bernoulliNll({ x, logits: t })))(l);
+    const names = await kernelsOf(step);
+    assert.ok(names.includes(BERNOULLI_NLL) && names.includes(BERNOULLI_NLL_GRAD), names.join());
+    assert.ok(!names.includes("Softplus") && !names.includes("Sigmoid"), names.join());
+    const row = tf.slice(x, [0, 0], [1, 16]);
+    const broadcast = await kernelsOf(() => bernoulliNll({ x: row, logits: l }));
+    assert.ok(broadcast.includes("Softplus") && !broadcast.includes(BERNOULLI_NLL), broadcast.join());
+    tf.dispose([x, l, row]);
+  });
+
+  it("a gradient of its gradient (tape on in the backward pass) matches cpu", async () => {
+    const shape = [4, 9];
+    const w = tf.tensor(data(7, 36), shape);
+    const run = () => {
+      const x = tf.tensor(data(8, 36), shape).add(1).div(2);
+      const l = tf.tensor(data(9, 36), shape).mul(6);
+      const dl = (t: tf.Tensor) => tf.grad((u: tf.Tensor) => tf.sum(tf.square(bernoulliNll({ x, logits: u }))))(t);
+      return [dl(l), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(dl(t), w)))(l)];
+    };
+    const [ref, got] = [await on("cpu", run), await on("wasm", run)];
+    ref.forEach((r, i) => assertClose(got[i], r, TOL, i === 0 ? "gradient" : "gradient of the gradient"));
+    w.dispose();
+  });
+
+  it("keeps no tensor after a training-like step", async () => {
+    await tf.setBackend("wasm");
+    const x = tf.tensor(data(10, 2 * 784), [2, 28, 28, 1]).add(1).div(2);
+    const l = tf.variable(tf.tensor(data(11, 2 * 784), [2, 28, 28, 1]));
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) {
+      const { value, grads } = tf.variableGrads(() => tf.mean(bernoulliNll({ x, logits: l })) as tf.Scalar, [l]);
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose([x, l]);
   });
 });
 

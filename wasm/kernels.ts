@@ -2108,18 +2108,62 @@ export function batchNormGradApply(
 export function softplus(x: usize, y: usize, i0: u32, i1: u32, k: usize): void {
   const end = (<usize>i1) << 2;
   const whole = (<usize>i0 << 2) + ((end - (<usize>i0 << 2)) & ~(<usize>15));
-  const ZERO = f32x4.splat(0);
   for (let i = <usize>i0 << 2; i < end; i += 16) {
     const count: usize = i < whole ? 4 : (end - i) >> 2;
-    const v = count == 4 ? v128.load(x + i) : loadPart(x + i, count);
-    const u = exp4(f32x4.neg(f32x4.abs(v)), k);
-    const s = f32x4.div(u, f32x4.add(v128.load(k + 208), u));
-    const s2 = f32x4.mul(s, s);
-    let p = v128.load(k + 304);
-    for (let c: usize = 288; c >= 208; c -= 16) p = f32x4.add(f32x4.mul(p, s2), v128.load(k + c));
-    const out = f32x4.add(f32x4.pmax(v, ZERO), f32x4.mul(p, s));
+    const out = softplus4(count == 4 ? v128.load(x + i) : loadPart(x + i, count), k);
     if (count == 4) v128.store(y + i, out);
     else storePart(y + i, out, count);
+  }
+}
+
+/** softplus of four floats (see softplus; `k` its table). */
+@inline function softplus4(v: v128, k: usize): v128 {
+  const u = exp4(f32x4.neg(f32x4.abs(v)), k);
+  const s = f32x4.div(u, f32x4.add(v128.load(k + 208), u));
+  const s2 = f32x4.mul(s, s);
+  let p = v128.load(k + 304);
+  for (let c: usize = 288; c >= 208; c -= 16) p = f32x4.add(f32x4.mul(p, s2), v128.load(k + c));
+  return f32x4.add(f32x4.pmax(v, f32x4.splat(0)), f32x4.mul(p, s));
+}
+
+// ---- The Bernoulli likelihood from logits, one pass each way ----
+
+/**
+ * out[r] = Σ_j softplus(ℓ[r, j]) − x[r, j]·ℓ[r, j] for rows [r0, r1) of n floats (a VAE's
+ * binary cross-entropy per example): each term in float32 as softplus, mul and sub round it, the
+ * row's terms summed in float64 (two lanes, then the two added). `k` is softplus's table.
+ */
+export function bernoulliNll(x: usize, logits: usize, out: usize, r0: u32, r1: u32, n: u32, k: usize): void {
+  const rowBytes = (<usize>n) << 2;
+  const lane = i32x4(0, 1, 2, 3);
+  for (let r = r0; r < r1; r++) {
+    const xr = x + <usize>r * rowBytes, lr = logits + <usize>r * rowBytes;
+    let acc = f64x2.splat(0);
+    for (let i: usize = 0; i < rowBytes; i += 16) {
+      const l = rowLoad(lr, i, rowBytes);
+      let t = f32x4.sub(softplus4(l, k), f32x4.mul(rowLoad(xr, i, rowBytes), l));
+      // A row's last 1–3 floats: the padding lanes add nothing.
+      if (i + 16 > rowBytes) t = v128.and(t, i32x4.lt_s(lane, i32x4.splat(<i32>((rowBytes - i) >> 2))));
+      acc = f64x2.add(acc, f64x2.promote_low_f32x4(t));
+      acc = f64x2.add(acc, f64x2.promote_low_f32x4(v128.shuffle<f32>(t, t, 2, 3, 0, 1)));
+    }
+    store<f32>(out + (<usize>r << 2), <f32>(f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1)));
+  }
+}
+
+/**
+ * Its gradient with respect to the logits for rows [r0, r1): dℓ[r, j] = dy[r]·(σ(ℓ[r, j]) − x[r, j]).
+ * `k` is the sigmoid's table (softplus's begins with it).
+ */
+export function bernoulliNllGrad(x: usize, logits: usize, dy: usize, dl: usize, r0: u32, r1: u32, n: u32, k: usize): void {
+  const rowBytes = (<usize>n) << 2;
+  for (let r = r0; r < r1; r++) {
+    const at = <usize>r * rowBytes;
+    const d = v128.load32_splat(dy + (<usize>r << 2));
+    for (let i: usize = 0; i < rowBytes; i += 16) {
+      const s = sigmoid4(rowLoad(logits + at, i, rowBytes), k);
+      rowStore(dl + at, i, rowBytes, f32x4.mul(f32x4.sub(s, rowLoad(x + at, i, rowBytes)), d));
+    }
   }
 }
 

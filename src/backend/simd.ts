@@ -65,6 +65,8 @@ export interface SimdKernels {
   batchNormGradApply(dy: number, x: number, dx: number, mean: number, scale: number, beta: number, k1: number, k2: number, k3: number,
     r0: number, r1: number, C: number, relu: boolean | number): void;
   softplus(x: number, y: number, i0: number, i1: number, consts: number): void;
+  bernoulliNll(x: number, logits: number, out: number, r0: number, r1: number, n: number, consts: number): void;
+  bernoulliNllGrad(x: number, logits: number, dy: number, dl: number, r0: number, r1: number, n: number, consts: number): void;
   col2im(col: number, dx: number, H: number, W: number, ci: number, OH: number, OW: number, fh: number, fw: number, sh: number, sw: number,
     top: number, left: number, b0: number, b1: number): void;
   zero(p: number, bytes: number): void;
@@ -76,7 +78,8 @@ const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGr
   "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows",
   "leakyRelu", "leakyReluGrad", "broadcastBinary", "matmulBlocked", "winograd4FilterGrad", "winograd4FilterGradOut",
   "batchNormRows", "transposeRows", "convForward", "winograd42Conv", "winograd42Filter", "winograd42FilterGrad", "winograd42FilterGradOut",
-  "batchNormStats", "batchNormApply", "batchNormGradSums", "batchNormGradApply", "softplus", "col2im", "matmulPart"];
+  "batchNormStats", "batchNormApply", "batchNormGradSums", "batchNormGradApply", "softplus", "col2im", "matmulPart",
+  "bernoulliNll", "bernoulliNllGrad"];
 const MAX_ARGS = 24;
 
 const RELAXED_FLAG = "--experimental-wasm-relaxed-simd";

@@ -21,6 +21,7 @@
  * | FusedBatchNorm       | element by element, four wrapping indices | rows by SIMD (threads), same operations in order |
  * | LeakyRelu (+ its gradient) | element by element; gradient as 3 kernels | one SIMD pass each way (threads) |
  * | Softplus             | element by element, log(exp(x) + 1) in float32 | one SIMD pass (threads), max(x, 0) + log1p(e^−|x|) |
+ * | LatentLabBernoulliNll(Grad) | (new) Σ softplus(ℓ) − x·ℓ per row as 4 ops, 8 with the gradient | one SIMD pass each way (threads), row sums in float64 |
  * | LatentLabLayerNorm(Grad) | (new) layer norm + optional SiLU as ~12 ops | one pass each way with its own sigmoid, keeps μ, 1/σ and (training with SiLU) σ(z) (SIMD, threads) |
  * | LatentLabBatchNormTrain(Grad) | (new) moments + batchNorm + relu as ~20 ops with the gradient | float64 channel sums in fixed shares, then one pass, each way (SIMD, threads) |
  * | LatentLabConv2DAdd   | (new) conv, then two adds | 3×3 Winograd adding a bias per image and a residual in its output pass |
@@ -46,7 +47,7 @@ import { layerNormKernels } from "./layernorm";
 import { shareKernels } from "./share";
 import { transposeKernels } from "./transpose";
 import { splitKernels } from "./split";
-import { activationKernels, leakyReluGradient } from "./activation";
+import { activationKernels, bernoulliNllGradient, leakyReluGradient } from "./activation";
 import { binaryKernels } from "./binary";
 import { batchNormKernels } from "./batchnorm";
 
@@ -65,6 +66,7 @@ export function registerWasmKernels(): void {
     tf.registerKernel({ ...config, setupFunc: original?.setupFunc });
   }
   tf.registerGradient(leakyReluGradient);
+  tf.registerGradient(bernoulliNllGradient);
   registered = true;
 }
 

@@ -8,6 +8,7 @@
  * literature. Replace any of them: `lab.vae({ data, objective: myObjective })`.
  */
 import * as tf from "@tensorflow/tfjs";
+import { BERNOULLI_NLL } from "../../backend/wasm-kernels/activation";
 
 /** Per-example sums over every axis but the first. */
 function perExample(t: tf.Tensor): tf.Tensor1D {
@@ -17,9 +18,19 @@ function perExample(t: tf.Tensor): tf.Tensor1D {
 /**
  * −log p(x|z) for Bernoulli pixels given decoder logits ℓ, per example:
  * Σ softplus(ℓ) − x·ℓ  (binary cross-entropy, stable for any ℓ; x may be grey values in [0, 1]).
+ * On wasm one kernel each way (BERNOULLI_NLL, backend/wasm-kernels/activation.ts: the same terms,
+ * summed in float64); elsewhere, or for shapes that broadcast, these tfjs ops.
  */
 export function bernoulliNll({ x, logits }: { x: tf.Tensor; logits: tf.Tensor }): tf.Tensor1D {
-  return tf.tidy(() => perExample(tf.sub(tf.softplus(logits), tf.mul(x, logits))));
+  return tf.tidy(() => {
+    const fused = logits.rank >= 2 && logits.size > 0 && x.shape.join() === logits.shape.join()
+      && x.dtype === "float32" && logits.dtype === "float32" && tf.getKernel(BERNOULLI_NLL, tf.getBackend()) !== undefined;
+    if (fused) {
+      const rows = [logits.shape[0], logits.size / logits.shape[0]];
+      return tf.engine().runKernel(BERNOULLI_NLL, { x: tf.reshape(x, rows), logits: tf.reshape(logits, rows) }) as tf.Tensor1D;
+    }
+    return perExample(tf.sub(tf.softplus(logits), tf.mul(x, logits)));
+  });
 }
 
 /**
