@@ -1088,6 +1088,36 @@ describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
       ["w", "m", "v", "value in", "m in", "v in", "grad in"].forEach((what, i) => assertClose(got[i], ref[i], 0, `Adam [${shape}] ${what}`));
     }
   });
+  it("FusedAdam updates in place where only the variables hold their data (same values); a held clone keeps its own; XNNPACK sees the new", async () => {
+    await tf.setBackend("wasm");
+    const backend = asWasmBackend(tf.backend());
+    const x = tf.tensor(data(40, 4 * 64), [4, 64]) as tf.Tensor2D;
+    // One output column: the forward product is tfjs's own (XNNPACK), which keeps packed weights by tensor id.
+    const model = () => tf.tidy(() => ({ w: tf.variable(tf.tensor(data(41, 64), [64, 1])), b: tf.variable(tf.tensor([0.5])) }));
+    const [ours, copied] = [model(), model()];
+    const [opt, opt2] = [new FusedAdam(0.05), new FusedAdam(0.05)];
+    const y = ({ w, b }: { w: tf.Variable; b: tf.Variable }) => fusedMatMul(x, w as tf.Tensor2D, b, "linear");
+    const loss = (m: { w: tf.Variable; b: tf.Variable }) => () => tf.sum(tf.square(y(m))) as tf.Scalar;
+    const offset = (t: tf.Tensor) => backend.dataIdMap.get(t.dataId).memoryOffset;
+    for (let step = 0; step < 3; step++) {
+      const at = [offset(ours.w), offset(ours.b)];
+      const held = tf.clone(copied.w); // shares copied.w's data: its update must go to new memory
+      const before = held.dataSync().slice();
+      tf.tidy(() => { y(ours); }); // XNNPACK packs ours.w and ours.b
+      tf.dispose([opt.minimize(loss(ours), true), opt2.minimize(loss(copied), true)] as tf.Tensor[]);
+      assert.deepEqual([offset(ours.w), offset(ours.b)], at, "updated where the variables lie");
+      assert.notEqual(offset(copied.w), offset(held), "a held clone's memory left alone");
+      assert.deepEqual(held.dataSync(), before);
+      assertClose(ours.w.dataSync(), copied.w.dataSync(), 0, `step ${step}: in place and not`);
+      const copy = (t: tf.Tensor) => tf.tensor(t.dataSync(), t.shape) as tf.Variable;
+      const fresh = tf.tidy(() => y({ w: copy(ours.w), b: copy(ours.b) }).dataSync());
+      assertClose(tf.tidy(() => y(ours).dataSync()), fresh, 0, `step ${step}: the product with the updated weights`);
+      held.dispose();
+    }
+    tf.dispose([x, ours.w, ours.b, copied.w, copied.b]);
+    opt.dispose();
+    opt2.dispose();
+  });
   it("gives each thread its own scratch: a share's scratch argument is its thread's slot, nothing else is written", async () => {
     await tf.setBackend("wasm");
     const backend = asWasmBackend(tf.backend());

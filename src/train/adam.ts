@@ -15,7 +15,7 @@
  * with three divisions had made it the slowest kernel of a VAE step after its products.
  */
 import * as tf from "@tensorflow/tfjs";
-import { asWasmBackend, sizeOf } from "../backend/wasm-kernels/heap";
+import { WasmBackend, asWasmBackend, sizeOf } from "../backend/wasm-kernels/heap";
 import { byteOffset, ranges, runShares, shareCount } from "../backend/simd";
 
 export const ADAM_KERNEL = "LatentLabAdamUpdate";
@@ -28,6 +28,12 @@ interface AdamAttrs {
   /** 1 − β₁ᵗ and 1 − β₂ᵗ for this step. */
   bc1: number;
   bc2: number;
+  /**
+   * The caller assigns the outputs to the variables that value, m and v are, before anything
+   * else runs (FusedAdam): the wasm kernel may then write into their memory (see mayOverwrite), which
+   * leaves value, m and v themselves empty.
+   */
+  inPlace?: boolean;
 }
 
 /**
@@ -55,20 +61,51 @@ function adamLoop(
 /** A variable this large is updated in parts of about this many elements, on every wasm thread. */
 const ELEMENTS_PER_PART = 1 << 15;
 
+/**
+ * Whether the update may be written into the variable's and the moments' own memory: nothing
+ * else holds their data (between steps only the variables do; a clone or a reshape of a weight
+ * shares its data, and then the update goes to new memory, as tfjs's kernels would).
+ */
+function mayOverwrite(backend: WasmBackend, value: tf.TensorInfo, m: tf.TensorInfo, v: tf.TensorInfo, grad: tf.TensorInfo): boolean {
+  const ids = [value, m, v, grad].map((t) => t.dataId);
+  return new Set(ids).size === 4 && ids.slice(0, 3).every((id) => backend.refCount(id) === 1);
+}
+
+/**
+ * t's memory, which the update is about to overwrite, as a new tensor: tfjs's own C++ kernels
+ * keep what they derive from a tensor by its id (XNNPACK's packed weights for a product with one
+ * output column, say) until that id is disposed, so new values need a new id. The old id is
+ * disposed in C++ now, dropping what was kept for it, and its data left owning no memory
+ * (offset 0, which the wasm backend's free ignores) until the variable's assign disposes it.
+ */
+function handOver(backend: WasmBackend, t: tf.TensorInfo): tf.TensorInfo {
+  const data = backend.dataIdMap.get(t.dataId);
+  const out = backend.makeOutput(t.shape, "float32", data.memoryOffset);
+  backend.wasm.tfjs.disposeData(data.id);
+  data.memoryOffset = 0;
+  return out;
+}
+
+/**
+ * Where it may (mayOverwrite), the update writes into the memory it reads: nothing to allocate, and no
+ * output memory read into the cache before it is written. A VAE step (1.08 M parameters, two
+ * threads), medians of six alternating runs: 12.97 → 12.41 ms.
+ */
 function wasmAdam({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   const backend = asWasmBackend(anyBackend);
   const { value, m, v, grad } = inputs as Record<string, tf.TensorInfo>;
-  const ow = backend.makeOutput(value.shape, "float32");
-  const om = backend.makeOutput(value.shape, "float32");
-  const ov = backend.makeOutput(value.shape, "float32");
+  const reads = [value, m, v, grad].map((t) => byteOffset(backend, t));
+  const outputs = (attrs as unknown as AdamAttrs).inPlace && mayOverwrite(backend, value, m, v, grad)
+    ? [value, m, v].map((t) => handOver(backend, t))
+    : [0, 1, 2].map(() => backend.makeOutput(value.shape, "float32"));
   const { lr, beta1, beta2, epsilon, bc1, bc2 } = attrs as unknown as AdamAttrs;
   const n = sizeOf(grad.shape);
-  const pointers = [value, m, v, grad, ow, om, ov].map((t) => byteOffset(backend, t));
+  const pointers = [...reads, ...outputs.map((t) => byteOffset(backend, t))];
   // Large variables in parts shared between threads (element-wise, so the parts never change a value).
   const parts = ranges(n, shareCount(n, ELEMENTS_PER_PART), 4);
   const shares = parts.map(([i0, i1]) => [...pointers.map((p) => p + 4 * i0), i1 - i0, lr, beta1, beta2, epsilon, bc1, bc2]);
   runShares(backend, "adam", shares);
-  return [ow, om, ov];
+  return outputs;
 }
 
 function cpuAdam({ inputs, backend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
@@ -128,6 +165,7 @@ export class FusedAdam extends tf.Optimizer {
       epsilon: this.epsilon,
       bc1: 1 - this.beta1 ** t,
       bc2: 1 - this.beta2 ** t,
+      inPlace: true,
     };
     const fused = tf.getKernel(ADAM_KERNEL, tf.getBackend()) !== undefined;
     const registered = tf.engine().registeredVariables;

@@ -25,6 +25,7 @@ interface WasmModule {
 
 interface TensorData {
   id: number;
+  /** Where the data lies on the heap (0: it owns none; see handOver in train/adam.ts). */
   memoryOffset: number;
   shape: number[];
   dtype: tf.DataType;
@@ -37,6 +38,9 @@ export interface WasmBackend {
   dataIdNextNumber: number;
   makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number): TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
+  /** How many tensors share this data (Identity and Reshape share it), and one more. */
+  refCount(dataId: object): number;
+  incRef(dataId: object): void;
 }
 
 /** Throws a clear error if a tfjs-backend-wasm upgrade moved the internals we rely on. */
