@@ -947,7 +947,7 @@ describe("fused conv and dense layers (nn/fused.ts): tfjs's values, a gradient p
     });
   }
 
-  it("relu: fused without a tape, tfjs's ops under one; the registered gradients also take relu (kernels run directly)", async () => {
+  it("relu: fused with and without a tape, its gradient from the output; the registered gradients take relu (kernels run directly)", async () => {
     const x = { shape: [2, 6, 6, 3], seed: 57 };
     const w = { shape: [3, 3, 3, 8], seed: 58 };
     const b = { shape: [8], seed: 59 };
@@ -994,21 +994,23 @@ describe("fused conv and dense layers (nn/fused.ts): tfjs's values, a gradient p
     tf.dispose([x, w, b, xv, a, m]);
   });
 
-  it("a gradient of a gradient through a conv layer (WGAN-GP's penalty) matches tfjs's fused conv on cpu", async () => {
-    const penaltyOf = (conv: (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor) => tf.Tensor) => () => {
-      const x = tf.tensor(data(65, 2 * 6 * 6 * 2), [2, 6, 6, 2]) as tf.Tensor4D;
-      const w = tf.tensor(data(66, 3 * 3 * 2 * 4), [3, 3, 2, 4]) as tf.Tensor4D;
-      const b = tf.tensor(data(67, 4), [4]);
-      const penalty = (wv: tf.Tensor, bv: tf.Tensor) => {
-        const gx = tf.grad((xi: tf.Tensor) => tf.sum(tf.square(tf.leakyRelu(conv(xi as tf.Tensor4D, wv as tf.Tensor4D, bv), 0.2))))(x);
-        return tf.sum(tf.square(gx));
+  for (const activation of ["linear", "relu"] as const) {
+    it(`a gradient of a gradient through a ${activation} conv layer (WGAN-GP's penalty) matches tfjs's fused conv on cpu`, async () => {
+      const penaltyOf = (conv: (x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor) => tf.Tensor) => () => {
+        const x = tf.tensor(data(65, 2 * 6 * 6 * 2), [2, 6, 6, 2]) as tf.Tensor4D;
+        const w = tf.tensor(data(66, 3 * 3 * 2 * 4), [3, 3, 2, 4]) as tf.Tensor4D;
+        const b = tf.tensor(data(67, 4), [4]);
+        const penalty = (wv: tf.Tensor, bv: tf.Tensor) => {
+          const gx = tf.grad((xi: tf.Tensor) => tf.sum(tf.square(tf.leakyRelu(conv(xi as tf.Tensor4D, wv as tf.Tensor4D, bv), 0.2))))(x);
+          return tf.sum(tf.square(gx));
+        };
+        return [penalty(w, b), ...tf.grads(penalty)([w, b])];
       };
-      return [penalty(w, b), ...tf.grads(penalty)([w, b])];
-    };
-    const ref = await on("cpu", penaltyOf((x, w, b) => tf.fused.conv2d({ x, filter: w, strides: 1, pad: "same", bias: b })));
-    const got = await on("wasm", penaltyOf((x, w, b) => fusedConv2d(x, w, b, 1, "same", "linear")));
-    ["penalty", "dw", "db"].forEach((what, i) => assertClose(got[i], ref[i], TOL, `second order ${what}`));
-  });
+      const ref = await on("cpu", penaltyOf((x, w, b) => tf.fused.conv2d({ x, filter: w, strides: 1, pad: "same", bias: b, activation })));
+      const got = await on("wasm", penaltyOf((x, w, b) => fusedConv2d(x, w, b, 1, "same", activation)));
+      ["penalty", "dw", "db"].forEach((what, i) => assertClose(got[i], ref[i], TOL, `second order ${what}`));
+    });
+  }
 });
 
 /** The ids of a wasm binary's sections (1 type, 2 import, 3 function, 5 memory, 6 global, 7 export, 8 start, 11 data …). */

@@ -8,8 +8,11 @@
  * spent ~35 ms on those), a generator's gradient with respect to its noise. They also give up
  * fusing relu whenever a gradient is recorded. Here the kernels (`_FusedMatMul`, `FusedConv2D`)
  * run directly, with a gradient registered per input, so tfjs's backprop calls only those on a
- * path to the variables being trained. What is fused, and so every number, is as in tfjs: relu
- * is fused only when no gradient is recorded, else it follows as tfjs's own op.
+ * path to the variables being trained; bias and relu stay fused in training too (relu's gradient
+ * needs only the output, which is saved). Against tfjs's rule of fusing relu only when no
+ * gradient is recorded (a product, a bias add and a relu then, and their gradients): a VAE step,
+ * medians of twelve alternating runs, 12.93 → 12.53 ms. The bias is added before the products'
+ * sum is rounded, not after, so values differ from tfjs's unfused ops in the last digits.
  */
 import * as tf from "@tensorflow/tfjs";
 import { CONV_ADD } from "../backend/wasm-kernels/conv";
@@ -116,20 +119,10 @@ function registerGradients(): void {
   registered = true;
 }
 
-/** tfjs's rule (fused_util.shouldFuse): relu is fused only while no gradient is recorded. */
-function fuses(activation: FusedActivation): boolean {
-  return activation === "linear" || tf.engine().state.gradientDepth === 0;
-}
-
 /** activation(x ⊛ filter + bias), NHWC, square stride, no dilation. */
 export function fusedConv2d(
   x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor | null, stride: number, pad: "same" | "valid", activation: FusedActivation,
 ): tf.Tensor4D {
-  if (!fuses(activation)) {
-    const y = tf.conv2d(x, filter, stride, pad);
-    const z = bias ? tf.add(y, bias) : y;
-    return (activation === "relu" ? tf.relu(z) : z) as tf.Tensor4D;
-  }
   registerGradients();
   const attrs = { strides: [stride, stride], pad, dataFormat: "NHWC", dilations: [1, 1], activation };
   return tf.engine().runKernel("FusedConv2D", bias ? { x, filter, bias } : { x, filter }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
@@ -165,11 +158,6 @@ export function fusedConv2dAdd(
 
 /** activation(a · b + bias) for matrices a [M, K] and b [K, N]. */
 export function fusedMatMul(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor | null, activation: FusedActivation): tf.Tensor2D {
-  if (!fuses(activation)) {
-    const y = tf.matMul(a, b);
-    const z = bias ? tf.add(y, bias) : y;
-    return (activation === "relu" ? tf.relu(z) : z) as tf.Tensor2D;
-  }
   registerGradients();
   const attrs = { transposeA: false, transposeB: false, activation };
   // As batches of one, the form every backend's kernel takes (tfjs's fused op reshapes the same way).
