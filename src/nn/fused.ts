@@ -16,6 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { CONV_ADD } from "../backend/wasm-kernels/conv";
+import { takesMatrices } from "../backend/wasm-kernels/matmul";
 
 export type FusedActivation = "linear" | "relu";
 
@@ -160,8 +161,12 @@ export function fusedConv2dAdd(
 export function fusedMatMul(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor | null, activation: FusedActivation): tf.Tensor2D {
   registerGradients();
   const attrs = { transposeA: false, transposeB: false, activation };
+  const inputs = (x: tf.Tensor, y: tf.Tensor): tf.NamedTensorMap => (bias ? { a: x, b: y, bias } : { a: x, b: y });
+  // LatentLab's wasm kernel takes matrices as they are: no reshapes (three a layer, and their
+  // gradients, each a node on the tape).
+  if (takesMatrices()) return tf.engine().runKernel("_FusedMatMul", inputs(a, b), attrs as unknown as tf.NamedAttrMap) as tf.Tensor2D;
   // As batches of one, the form every backend's kernel takes (tfjs's fused op reshapes the same way).
   const [a3, b3] = [tf.reshape(a, [1, ...a.shape]), tf.reshape(b, [1, ...b.shape])];
-  const y = tf.engine().runKernel("_FusedMatMul", bias ? { a: a3, b: b3, bias } : { a: a3, b: b3 }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+  const y = tf.engine().runKernel("_FusedMatMul", inputs(a3, b3), attrs as unknown as tf.NamedAttrMap) as tf.Tensor3D;
   return tf.reshape(y, [a.shape[0], b.shape[1]]);
 }

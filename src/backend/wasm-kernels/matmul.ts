@@ -229,19 +229,40 @@ function batchMatMul({ inputs, backend: anyBackend, attrs }: Parameters<tf.Kerne
   return out;
 }
 
+/** A rank-2 operand as a batch of one (tfjs's own kernels take rank 3): a view, nothing copied. */
+function asBatch(x: TensorInfo): TensorInfo {
+  return x.shape.length === 2 ? { ...x, shape: [1, ...x.shape] } : x;
+}
+
 /**
  * _FusedMatMul (product + bias + activation): LatentLab's SIMD kernel for linear and relu, or
- * transposes made explicit so XNNPACK runs it.
+ * transposes made explicit so XNNPACK runs it. Unlike tfjs's, it takes matrices of rank 2 as
+ * well as batches (rank 3), and gives a result of the same rank.
  */
 function fusedMatMul({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
-  const { a, b, bias, preluActivationWeights } = inputs as Record<string, TensorInfo | undefined> as { a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
+  const given = inputs as Record<string, TensorInfo | undefined> as { a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
   const { transposeA, transposeB, activation } = attrs as unknown as { transposeA: boolean; transposeB: boolean; activation?: string };
   const act = activation ?? "linear";
-  if ((act === "linear" || act === "relu") && !preluActivationWeights) {
-    const bySimd = simdMatMul(backend, a, b, transposeA, transposeB, bias, act === "relu");
+  if ((act === "linear" || act === "relu") && !given.preluActivationWeights) {
+    const bySimd = simdMatMul(backend, given.a, given.b, transposeA, transposeB, given.bias, act === "relu");
     if (bySimd) return bySimd;
   }
+  const matrices = given.a.shape.length === 2 && given.b.shape.length === 2;
+  const out = fusedByXnn(backend, { ...given, a: asBatch(given.a), b: asBatch(given.b) }, attrs);
+  if (matrices) out.shape = out.shape.slice(1);
+  return out;
+}
+
+/** Whether the current backend's _FusedMatMul is LatentLab's (which takes rank-2 operands as they are). */
+export function takesMatrices(): boolean {
+  return tf.getKernel("_FusedMatMul", tf.getBackend())?.kernelFunc === (fusedMatMul as unknown as tf.KernelFunc);
+}
+
+/** _FusedMatMul by tfjs's kernel (XNNPACK), transposes made explicit. */
+function fusedByXnn(backend: WasmBackend, inputs: Record<string, TensorInfo | undefined>, attrs: Parameters<tf.KernelFunc>[0]["attrs"]): TensorInfo {
+  const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+  const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
   if (!transposeA && !transposeB) return runOriginal("_FusedMatMul", backend, inputs as Record<string, TensorInfo>, attrs as Record<string, unknown>);
   const temps: TensorInfo[] = [];
   let aa = a;
