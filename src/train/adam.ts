@@ -30,8 +30,8 @@ interface AdamAttrs {
   bc2: number;
   /**
    * The caller assigns the outputs to the variables that value, m and v are, before anything
-   * else runs (FusedAdam): the wasm kernel may then write into their memory (see mayOverwrite), which
-   * leaves value, m and v themselves empty.
+   * else runs (FusedAdam): the wasm kernel may then write into their memory (see mayOverwrite),
+   * which leaves value, m and v themselves empty.
    */
   inPlace?: boolean;
 }
@@ -87,9 +87,9 @@ function handOver(backend: WasmBackend, t: tf.TensorInfo): tf.TensorInfo {
 }
 
 /**
- * Where it may (mayOverwrite), the update writes into the memory it reads: nothing to allocate, and no
- * output memory read into the cache before it is written. A VAE step (1.08 M parameters, two
- * threads), medians of six alternating runs: 12.97 → 12.41 ms.
+ * Where it may (mayOverwrite), the update writes into the memory it reads: nothing to allocate,
+ * and no output memory read into the cache before it is written. A VAE step (1.08 M parameters,
+ * two threads), medians of six alternating runs: 12.97 → 12.41 ms.
  */
 function wasmAdam({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   const backend = asWasmBackend(anyBackend);

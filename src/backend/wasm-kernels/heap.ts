@@ -38,8 +38,9 @@ export interface WasmBackend {
   dataIdNextNumber: number;
   makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number): TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
-  /** How many tensors share this data (Identity and Reshape share it), and one more. */
+  /** How many tensors share this data (Identity and Reshape share it). */
   refCount(dataId: object): number;
+  /** One more tensor shares this data. */
   incRef(dataId: object): void;
 }
 
