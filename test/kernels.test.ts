@@ -868,8 +868,7 @@ describe("The Bernoulli likelihood on wasm (LatentLabBernoulliNll and its gradie
 
   it("keeps no tensor after a training-like step", async () => {
     await tf.setBackend("wasm");
-    const x = tf.tensor(data(10, 2 * 784), [2, 28, 28, 1]).add(1).div(2);
-    const l = tf.variable(tf.tensor(data(11, 2 * 784), [2, 28, 28, 1]));
+    const [x, l] = tf.tidy(() => [tf.tensor(data(10, 2 * 784), [2, 28, 28, 1]).add(1).div(2), tf.variable(tf.tensor(data(11, 2 * 784), [2, 28, 28, 1]))]);
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) {
       const { value, grads } = tf.variableGrads(() => tf.mean(bernoulliNll({ x, logits: l })) as tf.Scalar, [l]);
