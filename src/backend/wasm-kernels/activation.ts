@@ -9,7 +9,7 @@
  * recorded; a gradient of a gradient (WGAN-GP, R1) keeps tfjs's differentiable ops.
  */
 import * as tf from "@tensorflow/tfjs";
-import { asWasmBackend, disposeAll, runOriginal, sizeOf } from "./heap";
+import { WasmBackend, asWasmBackend, disposeAll, runOriginal, sizeOf } from "./heap";
 import { byteOffset, heapTables, passRanges, ranges, runShares, shareCount } from "../simd";
 import { SIGMOID_CONSTS } from "./layernorm";
 
@@ -101,6 +101,19 @@ export const BERNOULLI_NLL = "LatentLabBernoulliNll";
 export const BERNOULLI_NLL_GRAD = "LatentLabBernoulliNllGrad";
 
 /**
+ * Runs `name` over the rows of the last axis of `like` (n floats each) in row shares: each share's
+ * arguments are `pointers`, then its rows r0, r1, then n and the address of `table` on the heap.
+ */
+function rowPass(backend: WasmBackend, name: "bernoulliNll" | "bernoulliNllGrad", table: Float32Array, like: TensorInfo, pointers: number[]): void {
+  const n = like.shape[like.shape.length - 1];
+  const rows = sizeOf(like.shape) / n;
+  if (rows === 0) return;
+  const consts = heapTables(backend, [table]);
+  runShares(backend, name, passRanges(rows, n).map(([r0, r1]) => [...pointers, r0, r1, n, consts.at[0]]));
+  disposeAll(backend, consts.info);
+}
+
+/**
  * The Bernoulli negative log-likelihood of x given logits ℓ, per row of the last axis:
  * Σ softplus(ℓ) − x·ℓ (a VAE's binary cross-entropy per example, src/models/vae/losses.ts), in
  * one pass that keeps nothing but the sums. As tfjs ops it was eight kernels with its gradient,
@@ -109,14 +122,8 @@ export const BERNOULLI_NLL_GRAD = "LatentLabBernoulliNllGrad";
 function bernoulliNll({ inputs, backend: anyBackend }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
   const { x, logits } = inputs as { x: TensorInfo; logits: TensorInfo };
-  const n = logits.shape[logits.shape.length - 1];
-  const rows = sizeOf(logits.shape) / n;
   const out = backend.makeOutput(logits.shape.slice(0, -1), "float32");
-  if (rows === 0) return out;
-  const consts = heapTables(backend, [SOFTPLUS_CONSTS]);
-  const [px, pl, po] = [x, logits, out].map((t) => byteOffset(backend, t));
-  runShares(backend, "bernoulliNll", passRanges(rows, n).map(([r0, r1]) => [px, pl, po, r0, r1, n, consts.at[0]]));
-  disposeAll(backend, consts.info);
+  rowPass(backend, "bernoulliNll", SOFTPLUS_CONSTS, logits, [x, logits, out].map((t) => byteOffset(backend, t)));
   return out;
 }
 
@@ -124,14 +131,8 @@ function bernoulliNll({ inputs, backend: anyBackend }: Parameters<tf.KernelFunc>
 function bernoulliNllGrad({ inputs, backend: anyBackend }: Parameters<tf.KernelFunc>[0]): TensorInfo {
   const backend = asWasmBackend(anyBackend);
   const { x, logits, dy } = inputs as { x: TensorInfo; logits: TensorInfo; dy: TensorInfo };
-  const n = logits.shape[logits.shape.length - 1];
-  const rows = sizeOf(logits.shape) / n;
   const dl = backend.makeOutput(logits.shape, "float32");
-  if (rows === 0) return dl;
-  const consts = heapTables(backend, [SIGMOID_CONSTS]);
-  const [px, pl, pdy, pdl] = [x, logits, dy, dl].map((t) => byteOffset(backend, t));
-  runShares(backend, "bernoulliNllGrad", passRanges(rows, n).map(([r0, r1]) => [px, pl, pdy, pdl, r0, r1, n, consts.at[0]]));
-  disposeAll(backend, consts.info);
+  rowPass(backend, "bernoulliNllGrad", SIGMOID_CONSTS, logits, [x, logits, dy, dl].map((t) => byteOffset(backend, t)));
   return dl;
 }
 
