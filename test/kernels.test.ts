@@ -7,7 +7,7 @@ import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as tf from "@tensorflow/tfjs";
-import { SimdKernels, byteOffset, fusedMultiplyAdd, kernelFile, relaxedSimd, runShares, threadScratch } from "../src/backend/simd";
+import { SimdKernels, byteOffset, deferred, fusedMultiplyAdd, kernelFile, pendingOrder, relaxedSimd, runShares, threadScratch } from "../src/backend/simd";
 import { wasmThreads } from "../src/backend/threads";
 import { SPIN_MS, awaitChange } from "../src/backend/simd-control";
 import { Worker } from "worker_threads";
@@ -1116,6 +1116,57 @@ describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
       held.dispose();
     }
     tf.dispose([x, ours.w, ours.b, copied.w, copied.b]);
+    opt.dispose();
+    opt2.dispose();
+  });
+  it("defers products inside `deferred` to the helpers: the same values to the bit, readers wait, inputs may go at once, nothing is left", async () => {
+    await tf.setBackend("wasm");
+    const backend = asWasmBackend(tf.backend());
+    const dataIds = () => (backend as unknown as { numDataIds(): number }).numDataIds();
+    const [tensors, ids] = [tf.memory().numTensors, dataIds()];
+    // A VAE layer's weight gradient (aᵀ·b, shared out), a product one share does, a transposed b, one output column.
+    const cases: [number, number, number, boolean, boolean][] = [[128, 784, 512, true, false], [64, 96, 40, false, false], [33, 70, 16, false, true], [256, 128, 1, true, false]];
+    for (const [m, k, n, ta, tb] of cases) {
+      const a = tf.tensor(data(m + 1, m * k), ta ? [k, m] : [m, k]);
+      const b = tf.tensor(data(n + 2, k * n), tb ? [n, k] : [k, n]);
+      const want = tf.matMul(a, b, ta, tb);
+      const got = deferred(() => tf.matMul(a, b, ta, tb));
+      if (wasmThreads() > 1) assert.ok(pendingOrder(got) >= 0, `[${m}, ${k}]·[${k}, ${n}] was not left to the helpers`);
+      tf.dispose([a, b]); // what it reads stays until it ends, even when its memory is asked for again
+      const reuse = [tf.fill(ta ? [k, m] : [m, k], 7), tf.fill(tb ? [n, k] : [k, n], 7)];
+      assertClose(got.dataSync(), want.dataSync(), 0, `[${m}, ${k}]·[${k}, ${n}] deferred`);
+      assert.equal(pendingOrder(got), -1, "still listed as pending once read");
+      tf.dispose([want, got, ...reuse]);
+    }
+    // More jobs than the pool has slots, half of them disposed unread (which waits for them too).
+    const [x, y] = [tf.tensor(data(5, 96 * 200), [96, 200]), tf.tensor(data(6, 96 * 64), [96, 64])];
+    const want = tf.matMul(x, y, true, false);
+    const jobs = Array.from({ length: 20 }, () => deferred(() => tf.matMul(x, y, true, false)));
+    jobs.forEach((t, i) => {
+      if (i % 2 === 0) assertClose(t.dataSync(), want.dataSync(), 0, `job ${i} of 20`);
+      t.dispose();
+    });
+    tf.dispose([x, y, want]);
+    assert.equal(tf.memory().numTensors, tensors, "tensors left behind");
+    assert.equal(dataIds(), ids, "heap blocks left behind (a job's hold on its inputs never let go)");
+  });
+  it("FusedAdam gives the same values with gradients the helpers still compute (updated last) as with all of them ready", async () => {
+    await tf.setBackend("wasm");
+    const x = tf.tensor(data(50, 128 * 96), [128, 96]) as tf.Tensor2D;
+    const model = () => tf.tidy(() => [tf.variable(tf.tensor(data(51, 96 * 64), [96, 64])), tf.variable(tf.tensor(data(52, 64), [64])), tf.variable(tf.tensor(data(53, 64 * 32), [64, 32]))]);
+    const loss = ([w1, b1, w2]: tf.Variable[]) => () => tf.sum(tf.square(fusedMatMul(fusedMatMul(x, w1 as tf.Tensor2D, b1, "relu"), w2 as tf.Tensor2D, null, "linear"))) as tf.Scalar;
+    const [deferredRun, plain] = [model(), model()];
+    const [opt, opt2] = [new FusedAdam(0.01), new FusedAdam(0.01)];
+    for (let step = 0; step < 3; step++) {
+      tf.dispose(opt.minimize(loss(deferredRun), true) as tf.Tensor);
+      // The same gradients computed at once (no deferral), applied in the variables' order.
+      const { grads } = tf.variableGrads(loss(plain), plain);
+      for (const g of Object.values(grads)) g.dataSync();
+      opt2.applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      deferredRun.forEach((v, i) => assertClose(v.dataSync(), plain[i].dataSync(), 0, `step ${step}, variable ${i}`));
+    }
+    tf.dispose([x, ...deferredRun, ...plain]);
     opt.dispose();
     opt2.dispose();
   });

@@ -1,37 +1,66 @@
 /**
- * The SIMD thread pool's shared control block (simd.ts, `SimdPool`; simd-worker.ts): Int32
- * header, then the jobs' arguments as float64s. Kept apart so that a helper thread loads it
- * without tfjs.
- *   [SEQ]    bumped by the caller to start a job (helpers wait on it)
- *   [NEXT]   the job's tag (its SEQ's low 22 bits) × 256 + the next share to take (see `claim`);
- *            −1 while the caller writes a job
- *   [SHARES] shares in this job, [FN] the kernel's index in the name list, [ARGS] arguments per share
- *   [FAILED] set if a share threw on a helper, [COMPLETED] shares of this job finished
+ * The SIMD thread pool's shared control block (simd.ts, `SimdPool`; simd-worker.ts): an Int32
+ * header, SLOTS job slots of Int32s, then each slot's share arguments as float64s. Kept apart so
+ * that a helper thread loads it without tfjs.
+ *
+ * Header:
+ *   [SEQ]     bumped by the caller whenever it posts a job (helpers sleep on it)
+ *   [URGENT]  the slot of the job the caller is running now and waits for (−1: none); helpers
+ *             take its shares before any other's
+ * A slot (at slotBase(s)):
+ *   [NEXT]    the job's tag (its number's low 22 bits) × 256 + the next share to take (see
+ *             `claim`); −1 while the slot is empty or being written
+ *   [SHARES] shares in the job, [FN] the kernel's index in the name list, [ARGS] arguments per
+ *   share, [FAILED] set if a share threw on a helper, [COMPLETED] shares finished,
  *   [SCRATCH_ARG] the argument that is a thread's own scratch (−1: none), [SCRATCH_AT] where
- *   thread 0's starts and [SCRATCH_BYTES] its size (helper h's is the (h + 1)th; unsigned)
+ *   thread 0's starts and [SCRATCH_BYTES] its size (helper h's is the (h + 1)th; unsigned),
+ *   [JOB] the job's number (helpers take older deferred jobs first)
  */
-export const CONTROL = { SEQ: 0, NEXT: 1, SHARES: 2, FN: 3, ARGS: 4, FAILED: 5, SCRATCH_ARG: 6, SCRATCH_AT: 7, SCRATCH_BYTES: 8, COMPLETED: 9 } as const;
+export const HEADER = { SEQ: 0, URGENT: 1 } as const;
+export const SLOT = {
+  NEXT: 0, SHARES: 1, FN: 2, ARGS: 3, FAILED: 4, SCRATCH_ARG: 5, SCRATCH_AT: 6, SCRATCH_BYTES: 7, COMPLETED: 8, JOB: 9,
+} as const;
 export const HEADER_INTS = 16;
+export const SLOT_INTS = 16;
 
-/** NEXT's value before the first share of job `seq` is taken. */
-export function firstShare(seq: number): number {
-  return (seq & 0x3fffff) * 256;
+/** Jobs posted and not yet finished at a time (one the caller runs, the rest deferred). */
+export const SLOTS = 8;
+/** Shares in one job, and arguments in one share. */
+export const MAX_SHARES = 64;
+export const MAX_ARGS = 24;
+
+/** Bytes of the control block. */
+export const CONTROL_BYTES = 4 * (HEADER_INTS + SLOTS * SLOT_INTS) + 8 * SLOTS * MAX_SHARES * MAX_ARGS;
+
+/** Index in the Int32 view of slot s's first field. */
+export function slotBase(s: number): number {
+  return HEADER_INTS + s * SLOT_INTS;
+}
+
+/** Index in the Float64 view (over the whole block) of slot s's first argument. */
+export function argsBase(s: number): number {
+  return (4 * (HEADER_INTS + SLOTS * SLOT_INTS)) / 8 + s * MAX_SHARES * MAX_ARGS;
+}
+
+/** NEXT's value before the first share of job number `job` is taken. */
+export function firstShare(job: number): number {
+  return (job & 0x3fffff) * 256;
 }
 
 /**
- * Takes the next share of job `seq`, if it is still the job posted and has one left: its index,
- * or −1. A compare-and-swap on NEXT, so a helper that wakes after the job ended (the caller ran
- * every share, saw them completed and may be writing the next job's arguments) takes nothing,
- * whatever it read: the caller sets NEXT to −1 before it writes a job and to the job's first
- * share after, and a share taken is one the caller waits for before it writes again.
+ * Takes the next share of the job in the slot at `base`, if it has one left: its index, or −1.
+ * A compare-and-swap on NEXT, whose tag names the job: a thread that read a job's share count
+ * and then lost the slot to the next job (the caller sets NEXT to −1 before it writes a job and
+ * to the new job's first share after) fails the swap and takes nothing. A share taken is one
+ * the caller waits for before it writes the slot again.
  */
-export function claim(ctl: Int32Array, seq: number, shares: number): number {
-  const first = firstShare(seq);
+export function claim(ctl: Int32Array, base: number): number {
   for (;;) {
-    const next = Atomics.load(ctl, CONTROL.NEXT);
-    const i = next - first;
-    if (i < 0 || i >= shares) return -1;
-    if (Atomics.compareExchange(ctl, CONTROL.NEXT, next, next + 1) === next) return i;
+    const next = Atomics.load(ctl, base + SLOT.NEXT);
+    if (next < 0) return -1;
+    const i = next & 255;
+    if (i >= Atomics.load(ctl, base + SLOT.SHARES)) return -1;
+    if (Atomics.compareExchange(ctl, base + SLOT.NEXT, next, next + 1) === next) return i;
   }
 }
 

@@ -1,12 +1,13 @@
 /**
  * A helper thread of LatentLab's SIMD kernels (see simd.ts, `SimdPool`): instantiates the
- * shared-memory build on tfjs-backend-wasm's heap, then for each job posted in the control block
- * takes shares until none is left (claim), counting each one finished, for as long as the
- * process lives. Between jobs it watches for the next one a while before it sleeps (awaitChange).
+ * shared-memory build on tfjs-backend-wasm's heap, then, for as long as the process lives, takes
+ * shares of the jobs posted in the control block (claim) and counts each one finished: the
+ * caller's current job first, then deferred jobs oldest first. With nothing left it watches for
+ * the next job a while before it sleeps (awaitChange).
  */
 import * as fs from "fs";
 import { workerData } from "worker_threads";
-import { CONTROL, HEADER_INTS, awaitChange, claim } from "./simd-control";
+import { HEADER, SLOT, SLOTS, argsBase, awaitChange, claim, slotBase } from "./simd-control";
 
 interface Start {
   file: string;
@@ -16,33 +17,56 @@ interface Start {
   index: number;
 }
 
-const { SEQ, SHARES, FN, ARGS, FAILED, SCRATCH_ARG, SCRATCH_AT, SCRATCH_BYTES, COMPLETED } = CONTROL;
-
 const { file, memory, control, names, index } = workerData as Start;
 const kernels = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), { env: { memory } }).exports;
 const fns = names.map((n) => kernels[n] as (...a: number[]) => void);
-const ctl = new Int32Array(control, 0, HEADER_INTS);
-const args = new Float64Array(control, 4 * HEADER_INTS);
+const ctl = new Int32Array(control);
+const args = new Float64Array(control);
+
+/** Runs share i of the job in slot s (taken by claim, so the slot stays as it is until it is counted). */
+function run(s: number, i: number): void {
+  const base = slotBase(s);
+  const width = ctl[base + SLOT.ARGS];
+  const share = Array.from(args.subarray(argsBase(s) + i * width, argsBase(s) + (i + 1) * width));
+  // This thread's own scratch, in place of the caller's (see threadScratch in simd.ts).
+  const scratchArg = ctl[base + SLOT.SCRATCH_ARG];
+  if (scratchArg >= 0) share[scratchArg] = (ctl[base + SLOT.SCRATCH_AT] >>> 0) + (index + 1) * (ctl[base + SLOT.SCRATCH_BYTES] >>> 0);
+  try {
+    fns[ctl[base + SLOT.FN]](...share);
+  } catch {
+    Atomics.store(ctl, base + SLOT.FAILED, 1);
+  }
+  Atomics.add(ctl, base + SLOT.COMPLETED, 1);
+  Atomics.notify(ctl, base + SLOT.COMPLETED);
+}
+
+/** A share of the caller's current job, else of the oldest deferred job with one left: [slot, share], or null. */
+function take(): [number, number] | null {
+  const urgent = Atomics.load(ctl, HEADER.URGENT);
+  if (urgent >= 0) {
+    const i = claim(ctl, slotBase(urgent));
+    if (i >= 0) return [urgent, i];
+  }
+  for (;;) {
+    let oldest = -1;
+    let oldestJob = 0;
+    for (let s = 0; s < SLOTS; s++) {
+      const base = slotBase(s);
+      const next = Atomics.load(ctl, base + SLOT.NEXT);
+      if (s === urgent || next < 0 || (next & 255) >= Atomics.load(ctl, base + SLOT.SHARES)) continue;
+      const job = Atomics.load(ctl, base + SLOT.JOB);
+      if (oldest < 0 || job - oldestJob < 0) [oldest, oldestJob] = [s, job];
+    }
+    if (oldest < 0) return null;
+    const i = claim(ctl, slotBase(oldest));
+    if (i >= 0) return [oldest, i];
+  }
+}
 
 let seen = 0;
 for (;;) {
-  seen = awaitChange(ctl, SEQ, seen);
-  // Read before any share is taken; `claim` fails if they were another job's (see claim).
-  const fn = fns[ctl[FN]];
-  const width = ctl[ARGS];
-  const shares = ctl[SHARES];
-  // This thread's own scratch, in place of the caller's (see threadScratch in simd.ts).
-  const scratchArg = ctl[SCRATCH_ARG];
-  const scratch = (ctl[SCRATCH_AT] >>> 0) + (index + 1) * (ctl[SCRATCH_BYTES] >>> 0);
-  for (let i = claim(ctl, seen, shares); i >= 0; i = claim(ctl, seen, shares)) {
-    try {
-      const share = Array.from(args.subarray(i * width, (i + 1) * width));
-      if (scratchArg >= 0) share[scratchArg] = scratch;
-      fn(...share);
-    } catch {
-      Atomics.store(ctl, FAILED, 1);
-    }
-    Atomics.add(ctl, COMPLETED, 1);
-    Atomics.notify(ctl, COMPLETED);
-  }
+  // Read before looking: a job posted after this bumps SEQ, so the wait below returns at once.
+  seen = Atomics.load(ctl, HEADER.SEQ);
+  for (let got = take(); got; got = take()) run(got[0], got[1]);
+  seen = awaitChange(ctl, HEADER.SEQ, seen);
 }

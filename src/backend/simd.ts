@@ -14,7 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
 import { WasmBackend, heapF32 } from "./wasm-kernels/heap";
 import { wasmThreads } from "./threads";
-import { CONTROL, HEADER_INTS, awaitChange, claim, firstShare } from "./simd-control";
+import { CONTROL_BYTES, HEADER, MAX_ARGS, MAX_SHARES, SLOT, SLOTS, argsBase, awaitChange, claim, firstShare, slotBase } from "./simd-control";
 
 export interface SimdKernels {
   adam(w: number, m: number, v: number, g: number, ow: number, om: number, ov: number, n: number,
@@ -74,13 +74,13 @@ export interface SimdKernels {
 }
 
 type KernelName = keyof SimdKernels;
+type TensorInfo = tf.TensorInfo;
 const NAMES: KernelName[] = ["adam", "sumMiddle", "convFilterGrad", "convInputGrad", "matmul",
   "winogradConv", "winogradFilter", "winograd4Conv", "winograd4Filter", "layerNormForward", "layerNormBackward", "winogradFilterGrad", "winogradFilterGradOut", "zero", "copyRows",
   "leakyRelu", "leakyReluGrad", "broadcastBinary", "matmulBlocked", "winograd4FilterGrad", "winograd4FilterGradOut",
   "batchNormRows", "transposeRows", "convForward", "winograd42Conv", "winograd42Filter", "winograd42FilterGrad", "winograd42FilterGradOut",
   "batchNormStats", "batchNormApply", "batchNormGradSums", "batchNormGradApply", "softplus", "col2im", "matmulPart",
   "bernoulliNll", "bernoulliNllGrad"];
-const MAX_ARGS = 24;
 
 const RELAXED_FLAG = "--experimental-wasm-relaxed-simd";
 let fused: boolean | undefined;
@@ -151,7 +151,19 @@ export function simdKernels(backend: WasmBackend): SimdKernels {
   return kernels;
 }
 
-const MAX_SHARES = 64;
+/**
+ * A job the caller posted and does not wait for (see `deferred`): its slot, the tensors its
+ * shares write (a reader waits for them: `watchReads`) and those they read (held until it ends).
+ */
+interface DeferredJob {
+  slot: number;
+  /** Its number among the jobs posted (helpers take lower ones first). */
+  order: number;
+  shares: number;
+  name: KernelName;
+  writes: object[];
+  reads: object[];
+}
 
 /**
  * Threads for the SIMD kernels, on the threaded backend's shared heap: helpers for the wasm
@@ -162,17 +174,27 @@ const MAX_SHARES = 64;
  * asleep took up to ~2 ms to wake on a virtual machine, after the caller had run every share);
  * both sides watch a while before they sleep (awaitChange in simd-control.ts). Helpers are
  * unref'd: they never keep Node alive.
+ *
+ * A deferred job (`post`) is left to the helpers while the caller goes on: it lies in a slot of
+ * its own until a thread reads what it writes, which finishes it first (the caller then takes
+ * its remaining shares). Helpers take the caller's current job's shares before a deferred one's.
  */
 class SimdPool {
   private readonly workers: Worker[] = [];
   private readonly ctl: Int32Array;
   private readonly args: Float64Array;
-  private seq = 0;
+  private job = 0;
+  /** The deferred job in each slot (null: none; the caller's own current job is not listed). */
+  private readonly slots: (DeferredJob | null)[] = Array(SLOTS).fill(null);
+  /** Deferred jobs by each tensor (dataId) they write. */
+  readonly writers = new Map<object, DeferredJob>();
 
-  constructor(file: string, memory: WebAssembly.Memory, count: number) {
-    const control = new SharedArrayBuffer(4 * HEADER_INTS + 8 * MAX_SHARES * MAX_ARGS);
-    this.ctl = new Int32Array(control, 0, HEADER_INTS);
-    this.args = new Float64Array(control, 4 * HEADER_INTS);
+  constructor(file: string, memory: WebAssembly.Memory, count: number, private readonly backend: WasmBackend) {
+    const control = new SharedArrayBuffer(CONTROL_BYTES);
+    this.ctl = new Int32Array(control);
+    this.args = new Float64Array(control);
+    this.ctl[HEADER.URGENT] = -1;
+    for (let s = 0; s < SLOTS; s++) this.ctl[slotBase(s) + SLOT.NEXT] = -1;
     for (let i = 0; i < count; i++) {
       const worker = new Worker(path.join(__dirname, "simd-worker.js"), { workerData: { file, memory, control, names: NAMES, index: i } });
       worker.unref();
@@ -186,61 +208,233 @@ class SimdPool {
 
   /** Runs `name` once per share (at most MAX_SHARES), on this thread and the helpers; returns when all are done. */
   run(kernels: SimdKernels, name: KernelName, shares: number[][], scratch?: ThreadScratch): void {
+    const slot = this.write(name, shares, scratch, true);
+    try {
+      this.finish(kernels, slot, shares.length, name);
+    } finally {
+      Atomics.store(this.ctl, HEADER.URGENT, -1);
+      Atomics.store(this.ctl, slotBase(slot) + SLOT.NEXT, -1);
+    }
+  }
+
+  /**
+   * Posts `name`'s shares for the helpers and returns at once. Until the job ends, the tensors in
+   * `reads` stay allocated (a reference each) and using one of `writes` waits for it (`settle`).
+   */
+  post(name: KernelName, shares: number[][], scratch: ThreadScratch | undefined, reads: TensorInfo[], writes: TensorInfo[]): void {
+    const slot = this.write(name, shares, scratch, false);
+    const job: DeferredJob = { slot, order: this.job, shares: shares.length, name, writes: writes.map((t) => t.dataId), reads: reads.map((t) => t.dataId) };
+    for (const dataId of job.reads) this.backend.incRef(dataId);
+    for (const dataId of job.writes) this.writers.set(dataId, job);
+    this.slots[slot] = job;
+  }
+
+  /** Ends a deferred job: this thread takes what is left of it and waits for the rest, then lets its tensors go. */
+  settle(job: DeferredJob): void {
+    if (this.slots[job.slot] !== job) return;
+    this.slots[job.slot] = null;
+    for (const dataId of job.writes) this.writers.delete(dataId);
+    try {
+      this.finish(simdKernels(this.backend), job.slot, job.shares, job.name);
+    } finally {
+      Atomics.store(this.ctl, slotBase(job.slot) + SLOT.NEXT, -1);
+      for (const dataId of job.reads) this.backend.disposeData(dataId);
+    }
+  }
+
+  /** Writes a job into a free slot (ending the oldest deferred job if none is) and wakes the helpers. */
+  private write(name: KernelName, shares: number[][], scratch: ThreadScratch | undefined, urgent: boolean): number {
     const { ctl, args } = this;
     const width = shares[0].length;
-    if (width > MAX_ARGS || shares.length > MAX_SHARES) throw new Error(`SimdPool.run: at most ${MAX_SHARES} shares of ${MAX_ARGS} arguments, got ${shares.length} of ${width}.`);
-    // Closed while the arguments change: a helper still reading the last job's takes nothing.
-    Atomics.store(ctl, CONTROL.NEXT, -1);
-    shares.forEach((share, i) => args.set(share, i * width));
-    ctl[CONTROL.SHARES] = shares.length;
-    ctl[CONTROL.FN] = NAMES.indexOf(name);
-    ctl[CONTROL.ARGS] = width;
-    ctl[CONTROL.FAILED] = 0;
-    ctl[CONTROL.SCRATCH_ARG] = scratch ? scratch.arg : -1;
-    ctl[CONTROL.SCRATCH_AT] = scratch ? scratch.at | 0 : 0;
-    ctl[CONTROL.SCRATCH_BYTES] = scratch ? scratch.bytes | 0 : 0;
-    ctl[CONTROL.COMPLETED] = 0;
-    const seq = ++this.seq;
-    Atomics.store(ctl, CONTROL.NEXT, firstShare(seq));
-    Atomics.store(ctl, CONTROL.SEQ, seq);
-    Atomics.notify(ctl, CONTROL.SEQ);
-    const fn = kernels[name] as (...a: number[]) => void;
+    if (width > MAX_ARGS || shares.length > MAX_SHARES) throw new Error(`SimdPool: at most ${MAX_SHARES} shares of ${MAX_ARGS} arguments, got ${shares.length} of ${width}.`);
+    let slot = this.freeSlot();
+    if (slot < 0) {
+      const jobs = this.slots.filter((j): j is DeferredJob => j !== null);
+      this.settle(jobs.reduce((a, b) => (ctl[slotBase(b.slot) + SLOT.JOB] - ctl[slotBase(a.slot) + SLOT.JOB] < 0 ? b : a)));
+      slot = this.freeSlot();
+    }
+    const base = slotBase(slot);
+    const at = argsBase(slot);
+    shares.forEach((share, i) => args.set(share, at + i * width));
+    ctl[base + SLOT.SHARES] = shares.length;
+    ctl[base + SLOT.FN] = NAMES.indexOf(name);
+    ctl[base + SLOT.ARGS] = width;
+    ctl[base + SLOT.FAILED] = 0;
+    ctl[base + SLOT.SCRATCH_ARG] = scratch ? scratch.arg : -1;
+    ctl[base + SLOT.SCRATCH_AT] = scratch ? scratch.at | 0 : 0;
+    ctl[base + SLOT.SCRATCH_BYTES] = scratch ? scratch.bytes | 0 : 0;
+    ctl[base + SLOT.COMPLETED] = 0;
+    const job = (this.job = (this.job + 1) | 0);
+    ctl[base + SLOT.JOB] = job;
+    if (urgent) Atomics.store(ctl, HEADER.URGENT, slot);
+    // Open: NEXT was −1 while the slot was written (a helper still looking at its last job takes nothing).
+    Atomics.store(ctl, base + SLOT.NEXT, firstShare(job));
+    Atomics.add(ctl, HEADER.SEQ, 1);
+    Atomics.notify(ctl, HEADER.SEQ);
+    return slot;
+  }
+
+  /** A slot with no job in it (deferred jobs whose shares have all finished are ended first), or −1. */
+  private freeSlot(): number {
+    let free = -1;
+    for (let s = 0; s < SLOTS; s++) {
+      const job = this.slots[s];
+      if (job && Atomics.load(this.ctl, slotBase(s) + SLOT.COMPLETED) === job.shares) this.settle(job);
+      if (free < 0 && !this.slots[s]) free = s;
+    }
+    return free;
+  }
+
+  /**
+   * Takes the slot's remaining shares on this thread, then waits for those the helpers took,
+   * running shares of deferred jobs meanwhile (one at a time, looking again after each).
+   */
+  private finish(kernels: SimdKernels, slot: number, count: number, name: KernelName): void {
+    const base = slotBase(slot);
     let mine = 0;
     let failure: unknown = null;
-    for (let i = claim(ctl, seq, shares.length); i >= 0; i = claim(ctl, seq, shares.length), mine++) {
+    for (let i = claim(this.ctl, base); i >= 0; i = claim(this.ctl, base), mine++) {
       try {
-        fn(...shares[i]);
+        this.runHere(kernels, slot, i);
       } catch (e) {
-        failure ??= e; // thrown once the helpers' shares are done: the next job reuses the block
+        failure ??= e; // thrown once the helpers' shares are done: the slot is written again after
       }
     }
     // Only the shares a helper took are waited for: one that wakes late finds none left.
-    let completed = Atomics.add(ctl, CONTROL.COMPLETED, mine) + mine;
-    while (completed < shares.length) completed = awaitChange(ctl, CONTROL.COMPLETED, completed);
+    let completed = Atomics.add(this.ctl, base + SLOT.COMPLETED, mine) + mine;
+    while (completed < count) {
+      if (this.helpDeferred(kernels)) completed = Atomics.load(this.ctl, base + SLOT.COMPLETED);
+      else completed = awaitChange(this.ctl, base + SLOT.COMPLETED, completed);
+    }
     if (failure !== null) throw failure;
-    if (ctl[CONTROL.FAILED]) throw new Error(`LatentLab's SIMD kernel ${name} failed on a helper thread.`);
+    if (this.ctl[base + SLOT.FAILED]) throw new Error(`LatentLab's SIMD kernel ${name} failed on another thread.`);
+  }
+
+  /** Runs a share of the oldest deferred job that has one left, if any (a throw marks that job failed); whether it did. */
+  private helpDeferred(kernels: SimdKernels): boolean {
+    for (;;) {
+      let oldest: DeferredJob | null = null;
+      for (const job of this.slots) {
+        if (!job || (oldest && oldest.order - job.order < 0)) continue;
+        const next = Atomics.load(this.ctl, slotBase(job.slot) + SLOT.NEXT);
+        if (next >= 0 && (next & 255) < job.shares) oldest = job;
+      }
+      if (!oldest) return false;
+      const base = slotBase(oldest.slot);
+      const i = claim(this.ctl, base);
+      if (i < 0) continue;
+      try {
+        this.runHere(kernels, oldest.slot, i);
+      } catch {
+        Atomics.store(this.ctl, base + SLOT.FAILED, 1);
+      }
+      Atomics.add(this.ctl, base + SLOT.COMPLETED, 1);
+      return true;
+    }
+  }
+
+  /** Runs share i of the job in `slot` on this thread, with thread 0's scratch. */
+  private runHere(kernels: SimdKernels, slot: number, i: number): void {
+    const { ctl, args } = this;
+    const base = slotBase(slot);
+    const width = ctl[base + SLOT.ARGS];
+    const at = argsBase(slot) + i * width;
+    const share = Array.from(args.subarray(at, at + width));
+    const scratchArg = ctl[base + SLOT.SCRATCH_ARG];
+    if (scratchArg >= 0) share[scratchArg] = ctl[base + SLOT.SCRATCH_AT] >>> 0;
+    (kernels[NAMES[ctl[base + SLOT.FN]]] as (...a: number[]) => void)(...share);
   }
 }
 
 const pools = new WeakMap<WebAssembly.Memory, SimdPool | null>();
+/** The pools made (one per threaded heap). */
+const made: SimdPool[] = [];
+
+/** The pool on this backend's heap (made on first use, with its read guard), or null on one thread. */
+function poolOf(backend: WasmBackend): SimdPool | null {
+  const memory = (backend.wasm.wasmMemory ?? backend.wasm.asm?.memory) as WebAssembly.Memory;
+  let pool = pools.get(memory);
+  if (pool === undefined) {
+    const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
+    pool = shared && wasmThreads() > 1 ? new SimdPool(simdFile(true), memory, wasmThreads() - 1, backend) : null;
+    if (pool) {
+      watchReads(backend, pool);
+      made.push(pool);
+    }
+    pools.set(memory, pool);
+  }
+  return pool;
+}
+
+/**
+ * Makes every use of a tensor that a deferred job writes wait for that job: tfjs-backend-wasm
+ * and LatentLab's kernels alike find a tensor's memory through the backend's `dataIdMap.get`
+ * (its kernels, readSync, disposeData, incRef), so that one lookup is where the wait goes.
+ */
+function watchReads(backend: WasmBackend, pool: SimdPool): void {
+  const map = backend.dataIdMap;
+  const get = map.get.bind(map);
+  map.get = (dataId: object) => {
+    if (pool.writers.size > 0) {
+      const job = pool.writers.get(dataId);
+      if (job) pool.settle(job);
+    }
+    return get(dataId);
+  };
+}
+
+/**
+ * For a tensor that a deferred job still writes, that job's place in the order the helpers take
+ * them (older first); −1 for any other tensor.
+ */
+export function pendingOrder(t: TensorInfo): number {
+  for (const pool of made) {
+    const job = pool.writers.get(t.dataId);
+    if (job) return job.order;
+  }
+  return -1;
+}
+
+let deferring = 0;
+
+/**
+ * Runs `f`, letting the SIMD products it starts end later (products whose result is not needed
+ * at once, such as a weight's gradient): the helpers work on them while this thread goes on, and
+ * whatever uses a result waits for it first. Results are the same either way.
+ */
+export function deferred<T>(f: () => T): T {
+  deferring++;
+  try {
+    return f();
+  } finally {
+    deferring--;
+  }
+}
+
+/** Whether a kernel may defer its SIMD job (inside `deferred`, with helper threads). */
+export function mayDefer(backend: WasmBackend): boolean {
+  return deferring > 0 && poolOf(backend) !== null;
+}
 
 /**
  * Runs a SIMD kernel over `shares` (argument lists, all of one length, for independent parts of
  * one job's output) on as many threads as the wasm backend has, or one after another on one
  * thread. Which thread runs a share never changes a result. With `scratch`, that argument of
- * each share is the running thread's own scratch (see threadScratch).
+ * each share is the running thread's own scratch (see threadScratch). With `defer` (where
+ * mayDefer), the job is left to the helpers and this returns at once; `defer.reads` are the
+ * tensors its shares read (scratch included), `defer.writes` those they write.
  */
-export function runShares(backend: WasmBackend, name: KernelName, shares: number[][], scratch?: ThreadScratch): void {
+export function runShares(
+  backend: WasmBackend, name: KernelName, shares: number[][], scratch?: ThreadScratch, defer?: { reads: TensorInfo[]; writes: TensorInfo[] },
+): void {
   const kernels = simdKernels(backend);
-  const memory = (backend.wasm.wasmMemory ?? backend.wasm.asm?.memory) as WebAssembly.Memory;
-  let pool = pools.get(memory);
-  if (pool === undefined) {
-    const shared = typeof SharedArrayBuffer !== "undefined" && memory.buffer instanceof SharedArrayBuffer;
-    pool = shared && wasmThreads() > 1 ? new SimdPool(simdFile(true), memory, wasmThreads() - 1) : null;
-    pools.set(memory, pool);
-  }
+  const pool = poolOf(backend);
   // Thread 0's scratch; a helper puts its own in (SimdPool).
   if (scratch) for (const share of shares) share[scratch.arg] = scratch.at;
+  if (pool && defer && shares.length <= MAX_SHARES) {
+    pool.post(name, shares, scratch, defer.reads, defer.writes);
+    return;
+  }
   if (!pool || shares.length === 1) {
     for (const share of shares) (kernels[name] as (...a: number[]) => void)(...share);
     return;

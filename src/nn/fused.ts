@@ -17,6 +17,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { CONV_ADD } from "../backend/wasm-kernels/conv";
 import { takesMatrices } from "../backend/wasm-kernels/matmul";
+import { deferred } from "../backend/simd";
 
 export type FusedActivation = "linear" | "relu";
 
@@ -73,14 +74,16 @@ const fusedMatMulGradient: tf.GradConfig = {
     const { transposeA, transposeB, activation } = attrs as unknown as MatMulAttrs;
     const [a, b, y] = saved;
     const g = throughActivation(dy as tf.Tensor, y, activation);
+    // b (a layer's weights): its gradient is used only by the optimizer, so its product may end
+    // later, on the helper threads, while backprop goes on (`deferred`).
     const grads: Record<string, () => tf.Tensor> = !transposeA
       ? {
           a: () => tf.matMul(g, b, false, !transposeB),
-          b: () => (transposeB ? tf.matMul(g, a, true, false) : tf.matMul(a, g, true, false)),
+          b: () => deferred(() => (transposeB ? tf.matMul(g, a, true, false) : tf.matMul(a, g, true, false))),
         }
       : {
           a: () => (transposeB ? tf.matMul(b, g, true, true) : tf.matMul(b, g, false, true)),
-          b: () => (transposeB ? tf.matMul(g, a, true, true) : tf.matMul(a, g, false, false)),
+          b: () => deferred(() => (transposeB ? tf.matMul(g, a, true, true) : tf.matMul(a, g, false, false))),
         };
     return { ...grads, bias: () => biasGradient(g) };
   },

@@ -16,7 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, sizeOf } from "../backend/wasm-kernels/heap";
-import { byteOffset, ranges, runShares, shareCount } from "../backend/simd";
+import { byteOffset, pendingOrder, ranges, runShares, shareCount } from "../backend/simd";
 
 export const ADAM_KERNEL = "LatentLabAdamUpdate";
 
@@ -169,9 +169,14 @@ export class FusedAdam extends tf.Optimizer {
     };
     const fused = tf.getKernel(ADAM_KERNEL, tf.getBackend()) !== undefined;
     const registered = tf.engine().registeredVariables;
-    names.forEach((name, i) => {
+    const gradOf = (i: number) => (Array.isArray(variableGradients) ? variableGradients[i].tensor : variableGradients[names[i]]);
+    // Gradients that helper threads still compute (deferred products, backend/simd.ts) last, in
+    // the order they end: the updates of the others run meanwhile.
+    const order = names.map((_, i) => [i, gradOf(i) ? pendingOrder(gradOf(i)) : -1]).sort((a, b) => a[1] - b[1]).map(([i]) => i);
+    order.forEach((i) => {
+      const name = names[i];
       const value = registered[name];
-      const grad = Array.isArray(variableGradients) ? variableGradients[i].tensor : variableGradients[name];
+      const grad = gradOf(i);
       this.m[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
       this.v[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
       if (grad == null) return;

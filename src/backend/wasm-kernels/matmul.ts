@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, disposeAll, heapWindow, runOriginal, sizeOf } from "./heap";
 import { transpose } from "./transpose";
-import { byteOffset, ranges, runShares, simdKernels, threadScratch } from "../simd";
+import { byteOffset, mayDefer, ranges, runShares, simdKernels, threadScratch } from "../simd";
 import { wasmThreads } from "../threads";
 
 type TensorInfo = tf.TensorInfo;
@@ -161,7 +161,10 @@ export function simdMatMul(
     const kernel = blocked ? "matmulBlocked" : "matmulPart";
     // Each thread's copy of four rows of A, and of B's strips (see matmul in wasm/kernels.ts).
     const pack = threadScratch(backend, blocked ? 4 * K_BLOCK : (packB ? 68 : 4) * k, blocked ? 10 : 12);
-    if (!parallel) {
+    if (mayDefer(backend)) {
+      // Left to the helpers (see `deferred`): what it reads stays allocated until it ends.
+      runShares(backend, kernel, shares, pack, { reads: [a, bb, ...(bias ? [bias] : []), pack.info], writes: [out] });
+    } else if (!parallel) {
       for (const share of shares) {
         share[pack.arg] = pack.at;
         (simd[kernel] as (...x: number[]) => void)(...share);
