@@ -10,6 +10,7 @@
 export { ready, backendInfo } from "./backend/ready";
 export type { BackendInfo, BackendRequest, ReadyOptions } from "./backend/ready";
 export { wasmKernelNames } from "./backend/wasm-kernels";
+export { settle } from "./backend/simd";
 
 // Randomness.
 export { rng } from "./random/rng";

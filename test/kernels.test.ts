@@ -11,6 +11,8 @@ import { SimdKernels, byteOffset, deferred, fusedMultiplyAdd, kernelFile, pendin
 import { wasmThreads } from "../src/backend/threads";
 import { SPIN_MS, awaitChange } from "../src/backend/simd-control";
 import { Worker } from "worker_threads";
+import { spawnSync } from "child_process";
+import * as path from "path";
 import { ADAM_KERNEL, FusedAdam } from "../src/train/adam";
 import { LAYER_NORM, LAYER_NORM_GRAD } from "../src/backend/wasm-kernels/layernorm";
 import { batchNorm, batchNormTrainOp, layerNormOp } from "../src/nn/layers";
@@ -1149,6 +1151,45 @@ describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
     tf.dispose([x, y, want]);
     assert.equal(tf.memory().numTensors, tensors, "tensors left behind");
     assert.equal(dataIds(), ids, "heap blocks left behind (a job's hold on its inputs never let go)");
+  });
+  it("starts a deferred job that reads another's result only once that one has finished, on four threads (Adam after a weight gradient)", () => {
+    // A fresh process with three helpers: two take the product's last shares while the third
+    // looks for work; an update that started early would read a gradient half written.
+    const src = (file: string) => JSON.stringify(path.resolve(__dirname, "..", "src", file));
+    const script = `
+      const lab = require(${src("index.js")});
+      const tf = require("@tensorflow/tfjs");
+      const { deferred } = require(${src("backend/simd.js")});
+      const { ADAM_KERNEL, FusedAdam } = require(${src("train/adam.js")});
+      const data = (seed, n) => { let s = seed; return Float32Array.from({ length: n }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5); };
+      (async () => {
+        const info = await lab.ready({ backend: "wasm", quiet: true });
+        new FusedAdam(0.01); // registers the kernel
+        const attrs = { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, bc1: 0.1, bc2: 0.001 };
+        const x = tf.tensor(data(1, 128 * 2048), [128, 2048]);
+        const [w, m, v] = [3, 4, 5].map((seed) => tf.abs(tf.tensor(data(seed, 2048 * 1024), [2048, 1024])));
+        // Two gradients in turn: a round's gradient often lands where the last one lay, which then
+        // holds the other's values, not this one's.
+        const gs = [2, 6].map((seed) => tf.tensor(data(seed, 128 * 1024), [128, 1024]));
+        const wants = gs.map((g) => tf.engine().runKernel(ADAM_KERNEL, { value: w, m, v, grad: tf.matMul(x, g, true, false) }, attrs).map((t) => t.dataSync()));
+        let differ = 0;
+        for (let round = 0; round < 16; round++) {
+          const [g, want] = [gs[round % 2], wants[round % 2]];
+          const grad = deferred(() => tf.matMul(x, g, true, false));
+          const got = deferred(() => tf.engine().runKernel(ADAM_KERNEL, { value: w, m, v, grad }, attrs));
+          // Half the rounds asleep meanwhile (the helpers run both jobs on their own), half reading
+          // at once (this thread finishes the product with them, running other deferred shares while it waits).
+          if (round % 4 < 2) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 150);
+          got.forEach((t, i) => { const d = t.dataSync(); for (let j = 0; j < d.length; j++) if (d[j] !== want[i][j]) differ++; });
+          tf.dispose([grad, ...got]);
+        }
+        console.log(JSON.stringify({ threads: info.threads, differ }));
+      })();`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 120_000, env: { ...process.env, LATENTLAB_WASM_THREADS: "4" } });
+    assert.equal(r.status, 0, r.stderr);
+    const got = JSON.parse(r.stdout.trim().split("\n").pop() as string) as { threads: number; differ: number };
+    assert.equal(got.threads, 4);
+    assert.equal(got.differ, 0, "values of an update that did not wait for its gradient");
   });
   it("FusedAdam gives the same values with gradients the helpers still compute (updated last) as with all of them ready", async () => {
     await tf.setBackend("wasm");

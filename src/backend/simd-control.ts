@@ -15,16 +15,18 @@
  *   [SCRATCH_ARG] the argument that is a thread's own scratch (−1: none), [SCRATCH_AT] where
  *   thread 0's starts and [SCRATCH_BYTES] its size (helper h's is the (h + 1)th; unsigned),
  *   [JOB] the job's number (helpers take older deferred jobs first)
+ *   [AFTER_SLOT], [AFTER_JOB] the slot and number of a job whose shares must all be finished
+ *   before this one's start (AFTER_SLOT −1: none; see `ready`)
  */
 export const HEADER = { SEQ: 0, URGENT: 1 } as const;
 export const SLOT = {
-  NEXT: 0, SHARES: 1, FN: 2, ARGS: 3, FAILED: 4, SCRATCH_ARG: 5, SCRATCH_AT: 6, SCRATCH_BYTES: 7, COMPLETED: 8, JOB: 9,
+  NEXT: 0, SHARES: 1, FN: 2, ARGS: 3, FAILED: 4, SCRATCH_ARG: 5, SCRATCH_AT: 6, SCRATCH_BYTES: 7, COMPLETED: 8, JOB: 9, AFTER_SLOT: 10, AFTER_JOB: 11,
 } as const;
 export const HEADER_INTS = 16;
 export const SLOT_INTS = 16;
 
 /** Jobs posted and not yet finished at a time (one the caller runs, the rest deferred). */
-export const SLOTS = 8;
+export const SLOTS = 32;
 /** Shares in one job, and arguments in one share. */
 export const MAX_SHARES = 64;
 export const MAX_ARGS = 24;
@@ -51,17 +53,30 @@ export function firstShare(job: number): number {
  * Takes the next share of the job in the slot at `base`, if it has one left: its index, or −1.
  * A compare-and-swap on NEXT, whose tag names the job: a thread that read a job's share count
  * and then lost the slot to the next job (the caller sets NEXT to −1 before it writes a job and
- * to the new job's first share after) fails the swap and takes nothing. A share taken is one
- * the caller waits for before it writes the slot again.
+ * to the new job's first share after) fails the swap and takes nothing. With `tag`, only a share
+ * of the job of that tag (what NEXT held when the thread looked at the job). A share taken is
+ * one the caller waits for before it writes the slot again.
  */
-export function claim(ctl: Int32Array, base: number): number {
+export function claim(ctl: Int32Array, base: number, tag = -1): number {
   for (;;) {
     const next = Atomics.load(ctl, base + SLOT.NEXT);
-    if (next < 0) return -1;
+    if (next < 0 || (tag >= 0 && next >>> 8 !== tag)) return -1;
     const i = next & 255;
     if (i >= Atomics.load(ctl, base + SLOT.SHARES)) return -1;
     if (Atomics.compareExchange(ctl, base + SLOT.NEXT, next, next + 1) === next) return i;
   }
+}
+
+/**
+ * Whether the job in the slot at `base` may be started: it follows no job, or the job it follows
+ * has finished every share (or has ended and left its slot to a job of another number).
+ */
+export function ready(ctl: Int32Array, base: number): boolean {
+  const after = Atomics.load(ctl, base + SLOT.AFTER_SLOT);
+  if (after < 0) return true;
+  const first = slotBase(after);
+  return Atomics.load(ctl, first + SLOT.JOB) !== Atomics.load(ctl, base + SLOT.AFTER_JOB)
+    || Atomics.load(ctl, first + SLOT.COMPLETED) >= Atomics.load(ctl, first + SLOT.SHARES);
 }
 
 /**

@@ -2,12 +2,13 @@
  * A helper thread of LatentLab's SIMD kernels (see simd.ts, `SimdPool`): instantiates the
  * shared-memory build on tfjs-backend-wasm's heap, then, for as long as the process lives, takes
  * shares of the jobs posted in the control block (claim) and counts each one finished: the
- * caller's current job first, then deferred jobs oldest first. With nothing left it watches for
+ * caller's current job first, then deferred jobs oldest first (those that follow a job once it
+ * has finished: `ready`). With nothing left it watches for
  * the next job a while before it sleeps (awaitChange).
  */
 import * as fs from "fs";
 import { workerData } from "worker_threads";
-import { HEADER, SLOT, SLOTS, argsBase, awaitChange, claim, slotBase } from "./simd-control";
+import { HEADER, SLOT, SLOTS, argsBase, awaitChange, claim, ready, slotBase } from "./simd-control";
 
 interface Start {
   file: string;
@@ -40,25 +41,33 @@ function run(s: number, i: number): void {
   Atomics.notify(ctl, base + SLOT.COMPLETED);
 }
 
-/** A share of the caller's current job, else of the oldest deferred job with one left: [slot, share], or null. */
+/** The tag of the job in the slot at `base` if it has a share left to take and may start (`ready`), else −1. */
+function open(base: number): number {
+  const next = Atomics.load(ctl, base + SLOT.NEXT);
+  if (next < 0 || (next & 255) >= Atomics.load(ctl, base + SLOT.SHARES)) return -1;
+  // Read after NEXT: fields of a later job in this slot make the claim below fail, whatever they say.
+  return ready(ctl, base) ? next >>> 8 : -1;
+}
+
+/** A share of the caller's current job, else of the oldest deferred job that may start: [slot, share], or null. */
 function take(): [number, number] | null {
   const urgent = Atomics.load(ctl, HEADER.URGENT);
   if (urgent >= 0) {
-    const i = claim(ctl, slotBase(urgent));
+    const tag = open(slotBase(urgent));
+    const i = tag >= 0 ? claim(ctl, slotBase(urgent), tag) : -1;
     if (i >= 0) return [urgent, i];
   }
   for (;;) {
-    let oldest = -1;
-    let oldestJob = 0;
+    let [oldest, oldestJob, oldestTag] = [-1, 0, -1];
     for (let s = 0; s < SLOTS; s++) {
       const base = slotBase(s);
-      const next = Atomics.load(ctl, base + SLOT.NEXT);
-      if (s === urgent || next < 0 || (next & 255) >= Atomics.load(ctl, base + SLOT.SHARES)) continue;
       const job = Atomics.load(ctl, base + SLOT.JOB);
-      if (oldest < 0 || job - oldestJob < 0) [oldest, oldestJob] = [s, job];
+      if (s === urgent || (oldest >= 0 && job - oldestJob >= 0)) continue;
+      const tag = open(base);
+      if (tag >= 0) [oldest, oldestJob, oldestTag] = [s, job, tag];
     }
     if (oldest < 0) return null;
-    const i = claim(ctl, slotBase(oldest));
+    const i = claim(ctl, slotBase(oldest), oldestTag);
     if (i >= 0) return [oldest, i];
   }
 }

@@ -12,7 +12,7 @@ import * as path from "path";
 import * as v8 from "v8";
 import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
-import { WasmBackend, heapF32 } from "./wasm-kernels/heap";
+import { TensorData, WasmBackend, heapF32 } from "./wasm-kernels/heap";
 import { wasmThreads } from "./threads";
 import { CONTROL_BYTES, HEADER, MAX_ARGS, MAX_SHARES, SLOT, SLOTS, argsBase, awaitChange, claim, firstShare, slotBase } from "./simd-control";
 
@@ -163,6 +163,8 @@ interface DeferredJob {
   name: KernelName;
   writes: object[];
   reads: object[];
+  /** A deferred job that writes one of `reads`: this one starts once that one has finished. */
+  after: DeferredJob | null;
 }
 
 /**
@@ -208,7 +210,7 @@ class SimdPool {
 
   /** Runs `name` once per share (at most MAX_SHARES), on this thread and the helpers; returns when all are done. */
   run(kernels: SimdKernels, name: KernelName, shares: number[][], scratch?: ThreadScratch): void {
-    const slot = this.write(name, shares, scratch, true);
+    const slot = this.write(name, shares, scratch, true, null);
     try {
       this.finish(kernels, slot, shares.length, name);
     } finally {
@@ -220,37 +222,61 @@ class SimdPool {
   /**
    * Posts `name`'s shares for the helpers and returns at once. Until the job ends, the tensors in
    * `reads` stay allocated (a reference each) and using one of `writes` waits for it (`settle`).
+   * Where a deferred job still writes one of `reads`, this one starts after it (after the latest
+   * of them; earlier ones are ended first).
    */
   post(name: KernelName, shares: number[][], scratch: ThreadScratch | undefined, reads: TensorInfo[], writes: TensorInfo[]): void {
-    const slot = this.write(name, shares, scratch, false);
-    const job: DeferredJob = { slot, order: this.job, shares: shares.length, name, writes: writes.map((t) => t.dataId), reads: reads.map((t) => t.dataId) };
+    const before = reads.map((t) => this.writers.get(t.dataId)).filter((j): j is DeferredJob => j !== undefined);
+    const after = before.reduce<DeferredJob | null>((a, b) => (a && a.order - b.order > 0 ? a : b), null);
+    for (const job of before) if (job !== after) this.settle(job);
+    const slot = this.write(name, shares, scratch, false, after);
+    const job: DeferredJob = { slot, order: this.job, shares: shares.length, name, writes: writes.map((t) => t.dataId), reads: reads.map((t) => t.dataId), after };
     for (const dataId of job.reads) this.backend.incRef(dataId);
     for (const dataId of job.writes) this.writers.set(dataId, job);
     this.slots[slot] = job;
   }
 
-  /** Ends a deferred job: this thread takes what is left of it and waits for the rest, then lets its tensors go. */
+  /** Ends every deferred job, oldest first. */
+  settleAll(): void {
+    for (let job = this.oldest(); job; job = this.oldest()) this.settle(job);
+  }
+
+  /** The deferred job posted first of those not ended, or null. */
+  private oldest(): DeferredJob | null {
+    return this.slots.reduce<DeferredJob | null>((a, b) => (b && (!a || b.order - a.order < 0) ? b : a), null);
+  }
+
+  /** Whether a deferred job has ended or finished every share. */
+  private done(job: DeferredJob): boolean {
+    return this.slots[job.slot] !== job || Atomics.load(this.ctl, slotBase(job.slot) + SLOT.COMPLETED) >= job.shares;
+  }
+
+  /**
+   * Ends a deferred job (and first the one it follows): this thread takes what is left of it and
+   * waits for the rest, then lets its tensors go.
+   */
   settle(job: DeferredJob): void {
     if (this.slots[job.slot] !== job) return;
-    this.slots[job.slot] = null;
+    if (job.after) this.settle(job.after);
     for (const dataId of job.writes) this.writers.delete(dataId);
     try {
       this.finish(simdKernels(this.backend), job.slot, job.shares, job.name);
     } finally {
+      this.slots[job.slot] = null;
       Atomics.store(this.ctl, slotBase(job.slot) + SLOT.NEXT, -1);
       for (const dataId of job.reads) this.backend.disposeData(dataId);
     }
   }
 
   /** Writes a job into a free slot (ending the oldest deferred job if none is) and wakes the helpers. */
-  private write(name: KernelName, shares: number[][], scratch: ThreadScratch | undefined, urgent: boolean): number {
+  private write(name: KernelName, shares: number[][], scratch: ThreadScratch | undefined, urgent: boolean, after: DeferredJob | null): number {
     const { ctl, args } = this;
     const width = shares[0].length;
     if (width > MAX_ARGS || shares.length > MAX_SHARES) throw new Error(`SimdPool: at most ${MAX_SHARES} shares of ${MAX_ARGS} arguments, got ${shares.length} of ${width}.`);
     let slot = this.freeSlot();
     if (slot < 0) {
-      const jobs = this.slots.filter((j): j is DeferredJob => j !== null);
-      this.settle(jobs.reduce((a, b) => (ctl[slotBase(b.slot) + SLOT.JOB] - ctl[slotBase(a.slot) + SLOT.JOB] < 0 ? b : a)));
+      // The oldest (`after`, if it is the oldest, ends with it: what follows it starts later anyway).
+      this.settle(this.oldest()!);
       slot = this.freeSlot();
     }
     const base = slotBase(slot);
@@ -264,6 +290,9 @@ class SimdPool {
     ctl[base + SLOT.SCRATCH_AT] = scratch ? scratch.at | 0 : 0;
     ctl[base + SLOT.SCRATCH_BYTES] = scratch ? scratch.bytes | 0 : 0;
     ctl[base + SLOT.COMPLETED] = 0;
+    const pending = after !== null && this.slots[after.slot] === after;
+    ctl[base + SLOT.AFTER_SLOT] = pending ? after.slot : -1;
+    ctl[base + SLOT.AFTER_JOB] = pending ? ctl[slotBase(after.slot) + SLOT.JOB] : 0;
     const job = (this.job = (this.job + 1) | 0);
     ctl[base + SLOT.JOB] = job;
     if (urgent) Atomics.store(ctl, HEADER.URGENT, slot);
@@ -315,7 +344,7 @@ class SimdPool {
     for (;;) {
       let oldest: DeferredJob | null = null;
       for (const job of this.slots) {
-        if (!job || (oldest && oldest.order - job.order < 0)) continue;
+        if (!job || (oldest && oldest.order - job.order < 0) || (job.after && !this.done(job.after))) continue;
         const next = Atomics.load(this.ctl, slotBase(job.slot) + SLOT.NEXT);
         if (next >= 0 && (next & 255) < job.shares) oldest = job;
       }
@@ -366,14 +395,20 @@ function poolOf(backend: WasmBackend): SimdPool | null {
   return pool;
 }
 
+/** The backend's own lookups (which never wait), by data map. */
+const lookups = new WeakMap<object, (dataId: object) => TensorData>();
+
 /**
  * Makes every use of a tensor that a deferred job writes wait for that job: tfjs-backend-wasm
  * and LatentLab's kernels alike find a tensor's memory through the backend's `dataIdMap.get`
- * (its kernels, readSync, disposeData, incRef), so that one lookup is where the wait goes.
+ * (its kernels, readSync, disposeData), so that one lookup is where the wait goes. Counting
+ * references touches no data: `incRef` and `refCount` never wait, nor does a `disposeData`
+ * that leaves other references (a variable assigned a deferred result, then the result disposed).
  */
 function watchReads(backend: WasmBackend, pool: SimdPool): void {
   const map = backend.dataIdMap;
   const get = map.get.bind(map);
+  lookups.set(map, get);
   map.get = (dataId: object) => {
     if (pool.writers.size > 0) {
       const job = pool.writers.get(dataId);
@@ -381,6 +416,37 @@ function watchReads(backend: WasmBackend, pool: SimdPool): void {
     }
     return get(dataId);
   };
+  backend.incRef = (dataId: object) => {
+    const data = map.has(dataId) ? get(dataId) : undefined;
+    if (data) data.refCount++;
+  };
+  backend.refCount = (dataId: object) => (map.has(dataId) ? get(dataId).refCount : 0);
+  const dispose = backend.disposeData.bind(backend);
+  backend.disposeData = (dataId: object, force = false) => {
+    if (!force && pool.writers.has(dataId) && get(dataId).refCount > 1) {
+      get(dataId).refCount--;
+      return false;
+    }
+    return dispose(dataId, force);
+  };
+}
+
+/**
+ * Where t lies (as byteOffset) without waiting for a deferred job that writes it: only for the
+ * arguments of a job posted next with t among its reads, which then starts after that one.
+ */
+export function deferredOffset(backend: WasmBackend, t: TensorInfo): number {
+  const get = lookups.get(backend.dataIdMap);
+  return (get ? get(t.dataId) : backend.dataIdMap.get(t.dataId)).memoryOffset;
+}
+
+/**
+ * Waits for every job LatentLab's helper threads still run for earlier work (weight gradients
+ * and weight updates are left to them: `deferred`), this thread joining in. Nothing needs it to
+ * be right — whatever uses a result waits for it — but a timing should end with it.
+ */
+export function settle(): void {
+  for (const pool of made) pool.settleAll();
 }
 
 /**
@@ -435,6 +501,8 @@ export function runShares(
     pool.post(name, shares, scratch, defer.reads, defer.writes);
     return;
   }
+  // Run now: what it reads must be finished (its offsets may come from deferredOffset).
+  if (pool && defer) for (const t of defer.reads) backend.dataIdMap.get(t.dataId);
   if (!pool || shares.length === 1) {
     for (const share of shares) (kernels[name] as (...a: number[]) => void)(...share);
     return;

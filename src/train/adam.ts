@@ -16,7 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, sizeOf } from "../backend/wasm-kernels/heap";
-import { byteOffset, pendingOrder, ranges, runShares, shareCount } from "../backend/simd";
+import { byteOffset, deferred, deferredOffset, mayDefer, pendingOrder, ranges, runShares, shareCount } from "../backend/simd";
 
 export const ADAM_KERNEL = "LatentLabAdamUpdate";
 
@@ -94,17 +94,19 @@ function handOver(backend: WasmBackend, t: tf.TensorInfo): tf.TensorInfo {
 function wasmAdam({ inputs, backend: anyBackend, attrs }: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
   const backend = asWasmBackend(anyBackend);
   const { value, m, v, grad } = inputs as Record<string, tf.TensorInfo>;
-  const reads = [value, m, v, grad].map((t) => byteOffset(backend, t));
-  const outputs = (attrs as unknown as AdamAttrs).inPlace && mayOverwrite(backend, value, m, v, grad)
-    ? [value, m, v].map((t) => handOver(backend, t))
-    : [0, 1, 2].map(() => backend.makeOutput(value.shape, "float32"));
+  // Deferred (FusedAdam): a gradient that a deferred product still computes is not waited for;
+  // the update starts once that product has finished.
+  const defer = mayDefer(backend);
+  const reads = [...[value, m, v].map((t) => byteOffset(backend, t)), defer ? deferredOffset(backend, grad) : byteOffset(backend, grad)];
+  const inPlace = (attrs as unknown as AdamAttrs).inPlace && mayOverwrite(backend, value, m, v, grad);
+  const outputs = inPlace ? [value, m, v].map((t) => handOver(backend, t)) : [0, 1, 2].map(() => backend.makeOutput(value.shape, "float32"));
   const { lr, beta1, beta2, epsilon, bc1, bc2 } = attrs as unknown as AdamAttrs;
   const n = sizeOf(grad.shape);
   const pointers = [...reads, ...outputs.map((t) => byteOffset(backend, t))];
   // Large variables in parts shared between threads (element-wise, so the parts never change a value).
   const parts = ranges(n, shareCount(n, ELEMENTS_PER_PART), 4);
   const shares = parts.map(([i0, i1]) => [...pointers.map((p) => p + 4 * i0), i1 - i0, lr, beta1, beta2, epsilon, bc1, bc2]);
-  runShares(backend, "adam", shares);
+  runShares(backend, "adam", shares, undefined, defer ? { reads: inPlace ? [grad] : [value, m, v, grad], writes: outputs } : undefined);
   return outputs;
 }
 
@@ -183,7 +185,8 @@ export class FusedAdam extends tf.Optimizer {
       const m = this.m[i].variable;
       const v = this.v[i].variable;
       if (fused) {
-        const [w2, m2, v2] = tf.engine().runKernel(ADAM_KERNEL, { value, m, v, grad }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        // On wasm with helper threads the update is theirs: whatever uses the new values waits for it.
+        const [w2, m2, v2] = deferred(() => tf.engine().runKernel(ADAM_KERNEL, { value, m, v, grad }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[]);
         value.assign(w2);
         m.assign(m2);
         v.assign(v2);

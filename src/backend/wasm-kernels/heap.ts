@@ -23,12 +23,14 @@ interface WasmModule {
   };
 }
 
-interface TensorData {
+export interface TensorData {
   id: number;
   /** Where the data lies on the heap (0: it owns none; see handOver in train/adam.ts). */
   memoryOffset: number;
   shape: number[];
   dtype: tf.DataType;
+  /** Tensors sharing this data. */
+  refCount: number;
 }
 
 /** The part of `BackendWasm` that our kernels touch (checked at registration). */
