@@ -1191,7 +1191,7 @@ describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
     assert.equal(got.threads, 4);
     assert.equal(got.differ, 0, "values of an update that did not wait for its gradient");
   });
-  it("FusedAdam gives the same values with gradients the helpers still compute (updated last) as with all of them ready", async () => {
+  it("FusedAdam gives the same values when its updates follow gradients the helpers still compute as when every gradient is ready", async () => {
     await tf.setBackend("wasm");
     const x = tf.tensor(data(50, 128 * 96), [128, 96]) as tf.Tensor2D;
     const model = () => tf.tidy(() => [tf.variable(tf.tensor(data(51, 96 * 64), [96, 64])), tf.variable(tf.tensor(data(52, 64), [64])), tf.variable(tf.tensor(data(53, 64 * 32), [64, 32]))]);

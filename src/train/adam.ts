@@ -16,7 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { WasmBackend, asWasmBackend, sizeOf } from "../backend/wasm-kernels/heap";
-import { byteOffset, deferred, deferredOffset, mayDefer, pendingOrder, ranges, runShares, shareCount } from "../backend/simd";
+import { byteOffset, deferred, deferredOffset, mayDefer, ranges, runShares, shareCount } from "../backend/simd";
 
 export const ADAM_KERNEL = "LatentLabAdamUpdate";
 
@@ -171,14 +171,9 @@ export class FusedAdam extends tf.Optimizer {
     };
     const fused = tf.getKernel(ADAM_KERNEL, tf.getBackend()) !== undefined;
     const registered = tf.engine().registeredVariables;
-    const gradOf = (i: number) => (Array.isArray(variableGradients) ? variableGradients[i].tensor : variableGradients[names[i]]);
-    // Gradients that helper threads still compute (deferred products, backend/simd.ts) last, in
-    // the order they end: the updates of the others run meanwhile.
-    const order = names.map((_, i) => [i, gradOf(i) ? pendingOrder(gradOf(i)) : -1]).sort((a, b) => a[1] - b[1]).map(([i]) => i);
-    order.forEach((i) => {
-      const name = names[i];
+    names.forEach((name, i) => {
       const value = registered[name];
-      const grad = gradOf(i);
+      const grad = Array.isArray(variableGradients) ? variableGradients[i].tensor : variableGradients[name];
       this.m[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
       this.v[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
       if (grad == null) return;
