@@ -449,16 +449,9 @@ export function settle(): void {
   for (const pool of made) pool.settleAll();
 }
 
-/**
- * For a tensor that a deferred job still writes, that job's place in the order the helpers take
- * them (older first); −1 for any other tensor.
- */
-export function pendingOrder(t: TensorInfo): number {
-  for (const pool of made) {
-    const job = pool.writers.get(t.dataId);
-    if (job) return job.order;
-  }
-  return -1;
+/** Whether a deferred job still writes t (reading it would wait). */
+export function pending(t: TensorInfo): boolean {
+  return made.some((pool) => pool.writers.has(t.dataId));
 }
 
 let deferring = 0;
