@@ -261,6 +261,7 @@ class SimdPool {
     for (const dataId of job.writes) this.writers.delete(dataId);
     try {
       this.finish(simdKernels(this.backend), job.slot, job.shares, job.name);
+      this.wakeFollowers(job);
     } finally {
       this.slots[job.slot] = null;
       Atomics.store(this.ctl, slotBase(job.slot) + SLOT.NEXT, -1);
@@ -357,9 +358,16 @@ class SimdPool {
       } catch {
         Atomics.store(this.ctl, base + SLOT.FAILED, 1);
       }
-      Atomics.add(this.ctl, base + SLOT.COMPLETED, 1);
+      if (Atomics.add(this.ctl, base + SLOT.COMPLETED, 1) + 1 === oldest.shares) this.wakeFollowers(oldest);
       return true;
     }
+  }
+
+  /** Wakes the helpers if a deferred job follows `job` (which this thread has just finished): they slept finding it not ready. */
+  private wakeFollowers(job: DeferredJob): void {
+    if (!this.slots.some((j) => j !== null && j.after === job)) return;
+    Atomics.add(this.ctl, HEADER.SEQ, 1);
+    Atomics.notify(this.ctl, HEADER.SEQ);
   }
 
   /** Runs share i of the job in `slot` on this thread, with thread 0's scratch. */
