@@ -1200,7 +1200,7 @@ describe("LatentLab's SIMD module (wasm/kernels.ts) on tfjs's heap", () => {
     const [opt, opt2] = [new FusedAdam(0.01), new FusedAdam(0.01)];
     for (let step = 0; step < 3; step++) {
       tf.dispose(opt.minimize(loss(deferredRun), true) as tf.Tensor);
-      // The same gradients computed at once (no deferral), applied in the variables' order.
+      // The same gradients, each read (so finished) before the updates: none follows a product still running.
       const { grads } = tf.variableGrads(loss(plain), plain);
       for (const g of Object.values(grads)) g.dataSync();
       opt2.applyGradients(grads);
