@@ -79,6 +79,58 @@ export function ready(ctl: Int32Array, base: number): boolean {
     || Atomics.load(ctl, first + SLOT.COMPLETED) >= Atomics.load(ctl, first + SLOT.SHARES);
 }
 
+/** The tag of the job in the slot at `base` if it has a share left to take and may start (`ready`), else −1. */
+function openTag(ctl: Int32Array, base: number): number {
+  const next = Atomics.load(ctl, base + SLOT.NEXT);
+  if (next < 0 || (next & 255) >= Atomics.load(ctl, base + SLOT.SHARES)) return -1;
+  // Read after NEXT: fields of a later job in this slot make the claim below fail, whatever they say.
+  return ready(ctl, base) ? next >>> 8 : -1;
+}
+
+/**
+ * Takes a share of the job in slot `s` if it may start (`ready`): its index, or −1. For a helper
+ * the caller's current job; `claimOldest` for the rest.
+ */
+export function claimReady(ctl: Int32Array, s: number): number {
+  const tag = openTag(ctl, slotBase(s));
+  return tag >= 0 ? claim(ctl, slotBase(s), tag) : -1;
+}
+
+/**
+ * Takes a share of the oldest job that has one left and may start, other than in slot `skip`:
+ * [slot, share], or null. What helpers do after the caller's current job, and what the caller
+ * does while it waits for a helper's share.
+ */
+export function claimOldest(ctl: Int32Array, skip: number): [number, number] | null {
+  for (;;) {
+    let [oldest, oldestJob, oldestTag] = [-1, 0, -1];
+    for (let s = 0; s < SLOTS; s++) {
+      const base = slotBase(s);
+      const job = Atomics.load(ctl, base + SLOT.JOB);
+      if (s === skip || (oldest >= 0 && job - oldestJob >= 0)) continue;
+      const tag = openTag(ctl, base);
+      if (tag >= 0) [oldest, oldestJob, oldestTag] = [s, job, tag];
+    }
+    if (oldest < 0) return null;
+    const i = claim(ctl, slotBase(oldest), oldestTag);
+    if (i >= 0) return [oldest, i];
+  }
+}
+
+/**
+ * The arguments of share i of the job in slot s, as thread `thread` runs it (0: the caller, h + 1:
+ * helper h): its own scratch in place of the caller's (see threadScratch in simd.ts).
+ */
+export function shareArgs(ctl: Int32Array, args: Float64Array, s: number, i: number, thread: number): number[] {
+  const base = slotBase(s);
+  const width = ctl[base + SLOT.ARGS];
+  const at = argsBase(s) + i * width;
+  const share = Array.from(args.subarray(at, at + width));
+  const scratchArg = ctl[base + SLOT.SCRATCH_ARG];
+  if (scratchArg >= 0) share[scratchArg] = (ctl[base + SLOT.SCRATCH_AT] >>> 0) + thread * (ctl[base + SLOT.SCRATCH_BYTES] >>> 0);
+  return share;
+}
+
 /**
  * How long (ms) a thread of the pool watches for its next event before it sleeps in
  * Atomics.wait: a helper after a job ends (the next job), the caller while helpers finish theirs.

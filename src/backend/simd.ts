@@ -14,7 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Worker } from "worker_threads";
 import { TensorData, WasmBackend, heapF32 } from "./wasm-kernels/heap";
 import { wasmThreads } from "./threads";
-import { CONTROL_BYTES, HEADER, MAX_ARGS, MAX_SHARES, SLOT, SLOTS, argsBase, awaitChange, claim, firstShare, slotBase } from "./simd-control";
+import { CONTROL_BYTES, HEADER, MAX_ARGS, MAX_SHARES, SLOT, SLOTS, argsBase, awaitChange, claim, claimOldest, firstShare, shareArgs, slotBase } from "./simd-control";
 
 export interface SimdKernels {
   adam(w: number, m: number, v: number, g: number, ow: number, om: number, ov: number, n: number,
@@ -246,11 +246,6 @@ class SimdPool {
     return this.slots.reduce<DeferredJob | null>((a, b) => (b && (!a || b.order - a.order < 0) ? b : a), null);
   }
 
-  /** Whether a deferred job has ended or finished every share. */
-  private done(job: DeferredJob): boolean {
-    return this.slots[job.slot] !== job || Atomics.load(this.ctl, slotBase(job.slot) + SLOT.COMPLETED) >= job.shares;
-  }
-
   /**
    * Ends a deferred job (and first the one it follows): this thread takes what is left of it and
    * waits for the rest, then lets its tensors go.
@@ -340,27 +335,21 @@ class SimdPool {
     if (this.ctl[base + SLOT.FAILED]) throw new Error(`LatentLab's SIMD kernel ${name} failed on another thread.`);
   }
 
-  /** Runs a share of the oldest deferred job that has one left, if any (a throw marks that job failed); whether it did. */
+  /** Runs a share of the oldest deferred job that has one left and may start, if any (a throw marks that job failed); whether it did. */
   private helpDeferred(kernels: SimdKernels): boolean {
-    for (;;) {
-      let oldest: DeferredJob | null = null;
-      for (const job of this.slots) {
-        if (!job || (oldest && oldest.order - job.order < 0) || (job.after && !this.done(job.after))) continue;
-        const next = Atomics.load(this.ctl, slotBase(job.slot) + SLOT.NEXT);
-        if (next >= 0 && (next & 255) < job.shares) oldest = job;
-      }
-      if (!oldest) return false;
-      const base = slotBase(oldest.slot);
-      const i = claim(this.ctl, base);
-      if (i < 0) continue;
-      try {
-        this.runHere(kernels, oldest.slot, i);
-      } catch {
-        Atomics.store(this.ctl, base + SLOT.FAILED, 1);
-      }
-      if (Atomics.add(this.ctl, base + SLOT.COMPLETED, 1) + 1 === oldest.shares) this.wakeFollowers(oldest);
-      return true;
+    const got = claimOldest(this.ctl, -1);
+    if (!got) return false;
+    const [slot, i] = got;
+    const base = slotBase(slot);
+    try {
+      this.runHere(kernels, slot, i);
+    } catch {
+      Atomics.store(this.ctl, base + SLOT.FAILED, 1);
     }
+    const completed = Atomics.add(this.ctl, base + SLOT.COMPLETED, 1) + 1;
+    const job = this.slots[slot];
+    if (job && completed === job.shares) this.wakeFollowers(job);
+    return true;
   }
 
   /** Wakes the helpers if a deferred job follows `job` (which this thread has just finished): they slept finding it not ready. */
@@ -372,14 +361,7 @@ class SimdPool {
 
   /** Runs share i of the job in `slot` on this thread, with thread 0's scratch. */
   private runHere(kernels: SimdKernels, slot: number, i: number): void {
-    const { ctl, args } = this;
-    const base = slotBase(slot);
-    const width = ctl[base + SLOT.ARGS];
-    const at = argsBase(slot) + i * width;
-    const share = Array.from(args.subarray(at, at + width));
-    const scratchArg = ctl[base + SLOT.SCRATCH_ARG];
-    if (scratchArg >= 0) share[scratchArg] = ctl[base + SLOT.SCRATCH_AT] >>> 0;
-    (kernels[NAMES[ctl[base + SLOT.FN]]] as (...a: number[]) => void)(...share);
+    (kernels[NAMES[this.ctl[slotBase(slot) + SLOT.FN]]] as (...a: number[]) => void)(...shareArgs(this.ctl, this.args, slot, i, 0));
   }
 }
 
